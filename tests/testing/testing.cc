@@ -47,14 +47,12 @@ std::vector<int32_t> random_labels(int64_t num_elements, int32_t classes, uint64
 }
 
 ::testing::AssertionResult all_close(const std::vector<float>& actual,
-                                     const std::vector<float>& expected, double rtol,
-                                     double atol) {
+                                     const std::vector<float>& expected, double rtol, double atol) {
   if (actual.size() != expected.size()) {
     return ::testing::AssertionFailure()
            << "sizes differ: " << actual.size() << " vs " << expected.size();
   }
-  return all_close(actual.data(), expected.data(), static_cast<int64_t>(actual.size()), rtol,
-                   atol);
+  return all_close(actual.data(), expected.data(), static_cast<int64_t>(actual.size()), rtol, atol);
 }
 
 ::testing::AssertionResult gradient_check(const std::function<double()>& loss,
@@ -81,8 +79,7 @@ std::vector<int32_t> random_labels(int64_t num_elements, int32_t classes, uint64
       const double allowed = atol + rtol * std::max(std::fabs(numeric), std::fabs(a));
       if (!(std::fabs(numeric - a) <= allowed)) {
         return ::testing::AssertionFailure()
-               << "input " << k << ", index " << i << ": numeric " << numeric << ", analytic "
-               << a;
+               << "input " << k << ", index " << i << ": numeric " << numeric << ", analytic " << a;
       }
     }
   }

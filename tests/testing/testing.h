@@ -36,8 +36,7 @@ struct OwnedTensor {
 // Succeeds when |actual[i] - expected[i]| <= atol + rtol * |expected[i]| for all i; otherwise
 // the failure names the worst index, both values and the count of offending elements.
 ::testing::AssertionResult all_close(const std::vector<float>& actual,
-                                     const std::vector<float>& expected, double rtol,
-                                     double atol);
+                                     const std::vector<float>& expected, double rtol, double atol);
 ::testing::AssertionResult all_close(const float* actual, const float* expected, int64_t n,
                                      double rtol, double atol);
 

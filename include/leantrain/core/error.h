@@ -45,21 +45,20 @@ std::string str_cat(const Args&... args) {
 }  // namespace leantrain
 
 // Throws leantrain::Error(code, message built from the remaining arguments) unless `cond`.
-#define LT_CHECK(cond, code, ...)                                                    \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      throw ::leantrain::Error(::leantrain::ErrorCode::code,                         \
-                               ::leantrain::internal::str_cat(__VA_ARGS__));         \
-    }                                                                                \
+#define LT_CHECK(cond, code, ...)                                            \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      throw ::leantrain::Error(::leantrain::ErrorCode::code,                 \
+                               ::leantrain::internal::str_cat(__VA_ARGS__)); \
+    }                                                                        \
   } while (false)
 
 // Throws an internal error naming the source location unless `cond`: for invariants only.
-#define LT_ASSERT(cond)                                                                      \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
-      throw ::leantrain::Error(::leantrain::ErrorCode::kInternal,                            \
-                               ::leantrain::internal::str_cat(__FILE__, ":", __LINE__,       \
-                                                              ": internal check failed: ", \
-                                                              #cond));                       \
-    }                                                                                        \
+#define LT_ASSERT(cond)                                                                           \
+  do {                                                                                            \
+    if (!(cond)) {                                                                                \
+      throw ::leantrain::Error(::leantrain::ErrorCode::kInternal,                                 \
+                               ::leantrain::internal::str_cat(                                    \
+                                   __FILE__, ":", __LINE__, ": internal check failed: ", #cond)); \
+    }                                                                                             \
   } while (false)

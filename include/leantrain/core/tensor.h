@@ -13,13 +13,21 @@ namespace leantrain {
 template <typename T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::kF32; }
+constexpr DType dtype_of<float>() {
+  return DType::kF32;
+}
 template <>
-constexpr DType dtype_of<int32_t>() { return DType::kI32; }
+constexpr DType dtype_of<int32_t>() {
+  return DType::kI32;
+}
 template <>
-constexpr DType dtype_of<uint8_t>() { return DType::kU8; }
+constexpr DType dtype_of<uint8_t>() {
+  return DType::kU8;
+}
 template <>
-constexpr DType dtype_of<BF16>() { return DType::kBF16; }
+constexpr DType dtype_of<BF16>() {
+  return DType::kBF16;
+}
 
 // A pointer with a dtype and a shape. It owns nothing: whoever made it keeps the memory alive.
 // Copying a view copies the pointer, not the data. Not thread-safe beyond what the memory is.

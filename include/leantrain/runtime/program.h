@@ -1,0 +1,112 @@
+// A compiled training or inference step: kernels in schedule order, every step-local tensor at
+// a planned offset in one shared arena, every persistent tensor in the PersistentStore.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "leantrain/graph/graph.h"
+#include "leantrain/graph/memory_plan.h"
+#include "leantrain/memory/arena.h"
+
+namespace leantrain::runtime {
+
+// Parameters, their gradients, optimizer state and batch-norm statistics: one 64-byte-aligned
+// block shared by every program of a model, found by value name. Declare everything, then
+// allocate() once. Not thread-safe.
+class PersistentStore {
+ public:
+  // Declares a buffer; declaring the same name again with the same spec is a no-op, with another
+  // spec an Error(kInvalidArgument). Throws Error(kInternal) after allocate().
+  void declare(const std::string& name, const graph::TensorSpec& spec, graph::ValueKind kind);
+  // Allocates (and zero-fills) the block.
+  void allocate();
+  bool allocated() const { return allocated_; }
+  bool contains(const std::string& name) const { return entries_.contains(name); }
+  // Returns the buffer's view; throws Error(kNotFound) for an undeclared name.
+  TensorView view(const std::string& name) const;
+  // Names in declaration order.
+  const std::vector<std::string>& names() const { return order_; }
+  graph::ValueKind kind(const std::string& name) const;
+  // Bytes of all buffers of `kind` (without alignment padding).
+  int64_t bytes_of(graph::ValueKind kind) const;
+  // The whole block, alignment padding included.
+  int64_t total_bytes() const { return arena_.bytes(); }
+  const memory::Arena& arena() const { return arena_; }
+
+ private:
+  struct Entry {
+    graph::TensorSpec spec;
+    graph::ValueKind kind;
+    int64_t offset = 0;
+  };
+  std::map<std::string, Entry> entries_;
+  std::vector<std::string> order_;
+  memory::Arena arena_;
+  bool allocated_ = false;
+};
+
+// The arena all programs of a model share (they never run at the same time), grown to the
+// largest plan. Not thread-safe.
+class SharedArena {
+ public:
+  // Makes the arena at least `bytes` large (reallocating: contents are not kept).
+  void reserve(int64_t bytes);
+  std::byte* base() const { return static_cast<std::byte*>(arena_.base()); }
+  int64_t bytes() const { return arena_.bytes(); }
+  const memory::Arena& arena() const { return arena_; }
+
+ private:
+  memory::Arena arena_;
+};
+
+// One compiled step. Owns its graph and kernels; borrows the store and the arena, which must
+// outlive it. run() does not allocate and does not throw (kernels were validated at compile
+// time). Not thread-safe.
+class Program {
+ public:
+  // Compiles every node's kernel, plans the arena (verified), reserves it in `arena`, and checks
+  // every persistent value of the graph is declared in `store` with the same shape.
+  // Throws Error(kInvalidArgument) for shape problems, Error(kInternal) for a bad plan.
+  Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
+          graph::KernelChoice choice = graph::KernelChoice::kFast);
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  // Runs every node in schedule order.
+  void run(const graph::StepState& state);
+  // The memory of value `name` (an input to fill, an output to read, or any tensor), valid until
+  // another program grows the arena.
+  TensorView view(const std::string& name);
+
+  const graph::Graph& graph() const { return graph_; }
+  const graph::GraphMemoryPlan& plan() const { return plan_; }
+  int64_t arena_bytes() const { return plan_.arena_bytes(); }
+  // Sum of the scratch every kernel asked for (each lives only during its own node).
+  int64_t scratch_bytes() const;
+  int64_t scratch_bytes(graph::NodeId n) const { return scratch_[static_cast<size_t>(n)]; }
+  // True when every tensor and scratch pointer the kernels are given lies inside the arena or
+  // the persistent store (tests assert it).
+  bool all_pointers_inside() const;
+
+ private:
+  void bind();
+
+  graph::Graph graph_;
+  PersistentStore& store_;
+  SharedArena& arena_;
+  std::vector<std::unique_ptr<graph::Kernel>> kernels_;
+  std::vector<int64_t> scratch_;
+  graph::GraphMemoryPlan plan_;
+  // Bound views, rebuilt when the arena moves.
+  std::byte* bound_base_ = nullptr;
+  std::vector<TensorView> value_views_;
+  std::vector<std::vector<TensorView>> inputs_, outputs_;
+  std::vector<void*> scratch_ptrs_;
+};
+
+}  // namespace leantrain::runtime

@@ -1,0 +1,33 @@
+// `leantrain summary --model cnn`: the layer table and the memory plan, before any step runs.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "leantrain/nn/zoo.h"
+#include "leantrain/train/trainer.h"
+
+namespace leantrain::cli {
+
+void add_summary_command(CLI::App& app) {
+  struct Args {
+    std::string model = "cnn";
+    std::string input = "28x28x1";
+    int64_t classes = 10;
+    int64_t batch_size = 128;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("summary", "Print a model's layers and memory plan");
+  cmd->add_option("--model", args->model, "Model name")->capture_default_str();
+  cmd->add_option("--input", args->input, "Input shape HxWxC")->capture_default_str();
+  cmd->add_option("--classes", args->classes, "Output classes")->capture_default_str();
+  cmd->add_option("--batch-size", args->batch_size, "Batch size to plan for")
+      ->capture_default_str();
+  cmd->callback([args] {
+    const nn::Sequential model =
+        nn::make_model(args->model, parse_shape(args->input), args->classes);
+    std::cout << model.summary();
+    train::Trainer trainer(model, {});
+    std::cout << "\n" << trainer.plan(args->batch_size).to_string();
+  });
+}
+
+}  // namespace leantrain::cli

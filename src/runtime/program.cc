@@ -1,0 +1,157 @@
+#include "leantrain/runtime/program.h"
+
+#include "leantrain/core/error.h"
+
+namespace leantrain::runtime {
+namespace {
+constexpr int64_t kAlignment = 64;
+int64_t align_up(int64_t x) { return (x + kAlignment - 1) / kAlignment * kAlignment; }
+int64_t spec_bytes(const graph::TensorSpec& s) {
+  return s.shape.num_elements() * dtype_size(s.dtype);
+}
+}  // namespace
+
+void PersistentStore::declare(const std::string& name, const graph::TensorSpec& spec,
+                              graph::ValueKind kind) {
+  auto it = entries_.find(name);
+  if (it != entries_.end()) {
+    LT_CHECK(it->second.spec.shape == spec.shape && it->second.spec.dtype == spec.dtype,
+             kInvalidArgument, "persistent tensor '", name, "' was declared as ",
+             it->second.spec.shape.to_string(), " and now as ", spec.shape.to_string());
+    return;
+  }
+  LT_CHECK(!allocated_, kInternal, "persistent tensor '", name, "' declared after allocation");
+  entries_[name] = Entry{spec, kind, 0};
+  order_.push_back(name);
+}
+
+void PersistentStore::allocate() {
+  LT_ASSERT(!allocated_);
+  int64_t offset = 0;
+  for (const std::string& name : order_) {
+    Entry& e = entries_[name];
+    e.offset = offset;
+    offset += align_up(spec_bytes(e.spec));
+  }
+  arena_ = memory::Arena(offset);
+  allocated_ = true;
+}
+
+TensorView PersistentStore::view(const std::string& name) const {
+  auto it = entries_.find(name);
+  LT_CHECK(it != entries_.end(), kNotFound, "no persistent tensor named '", name, "'");
+  LT_CHECK(allocated_, kInternal, "persistent store used before allocate()");
+  return TensorView(static_cast<std::byte*>(arena_.base()) + it->second.offset,
+                    it->second.spec.dtype, it->second.spec.shape);
+}
+
+graph::ValueKind PersistentStore::kind(const std::string& name) const {
+  auto it = entries_.find(name);
+  LT_CHECK(it != entries_.end(), kNotFound, "no persistent tensor named '", name, "'");
+  return it->second.kind;
+}
+
+int64_t PersistentStore::bytes_of(graph::ValueKind kind) const {
+  int64_t total = 0;
+  for (const auto& [name, e] : entries_) {
+    if (e.kind == kind) total += spec_bytes(e.spec);
+  }
+  return total;
+}
+
+void SharedArena::reserve(int64_t bytes) {
+  if (bytes > arena_.bytes()) arena_.grow_to(bytes);
+}
+
+Program::Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
+                 graph::KernelChoice choice)
+    : graph_(std::move(graph)), store_(store), arena_(arena) {
+  for (const graph::Value& v : graph_.values()) {
+    if (!graph::is_persistent(v.kind)) continue;
+    LT_CHECK(store_.contains(v.name), kInternal, "persistent tensor '", v.name,
+             "' is not in the store");
+    const TensorView stored = store_.view(v.name);
+    LT_CHECK(stored.shape == v.spec.shape, kInvalidArgument, "'", v.name, "' has shape ",
+             stored.shape.to_string(), " but the graph needs ", v.spec.shape.to_string());
+  }
+  for (const graph::Node& node : graph_.nodes()) {
+    std::vector<graph::TensorSpec> in, out;
+    for (graph::ValueId v : node.inputs) in.push_back(graph_.value(v).spec);
+    for (graph::ValueId v : node.outputs) out.push_back(graph_.value(v).spec);
+    kernels_.push_back(node.op->compile(in, out, choice));
+    scratch_.push_back(kernels_.back()->scratch_bytes());
+  }
+  plan_ = graph::plan_graph_memory(graph_, scratch_);
+  arena_.reserve(plan_.arena_bytes());
+  bind();
+}
+
+Program::~Program() = default;
+
+int64_t Program::scratch_bytes() const {
+  int64_t total = 0;
+  for (int64_t s : scratch_) total += s;
+  return total;
+}
+
+void Program::bind() {
+  std::byte* base = arena_.base();
+  value_views_.assign(static_cast<size_t>(graph_.num_values()), TensorView());
+  for (graph::ValueId v = 0; v < graph_.num_values(); ++v) {
+    const graph::Value& value = graph_.value(v);
+    if (graph::is_persistent(value.kind)) {
+      value_views_[static_cast<size_t>(v)] = store_.view(value.name);
+    } else {
+      value_views_[static_cast<size_t>(v)] =
+          TensorView(base + plan_.value_offset(v), value.spec.dtype, value.spec.shape);
+    }
+  }
+  inputs_.assign(static_cast<size_t>(graph_.num_nodes()), {});
+  outputs_.assign(static_cast<size_t>(graph_.num_nodes()), {});
+  scratch_ptrs_.assign(static_cast<size_t>(graph_.num_nodes()), nullptr);
+  for (graph::NodeId n = 0; n < graph_.num_nodes(); ++n) {
+    const graph::Node& node = graph_.node(n);
+    for (graph::ValueId v : node.inputs) {
+      inputs_[static_cast<size_t>(n)].push_back(value_views_[static_cast<size_t>(v)]);
+    }
+    for (graph::ValueId v : node.outputs) {
+      outputs_[static_cast<size_t>(n)].push_back(value_views_[static_cast<size_t>(v)]);
+    }
+    const int64_t offset = plan_.scratch_offset(n);
+    if (offset >= 0) scratch_ptrs_[static_cast<size_t>(n)] = base + offset;
+  }
+  bound_base_ = base;
+}
+
+void Program::run(const graph::StepState& state) {
+  if (arena_.base() != bound_base_) bind();
+  for (size_t n = 0; n < kernels_.size(); ++n) {
+    graph::RunArgs args{inputs_[n], outputs_[n], scratch_ptrs_[n], &state};
+    kernels_[n]->run(args);
+  }
+}
+
+TensorView Program::view(const std::string& name) {
+  if (arena_.base() != bound_base_) bind();
+  const graph::ValueId v = graph_.find(name);
+  LT_CHECK(v != graph::kNoValue, kNotFound, "the program has no tensor named '", name, "'");
+  return value_views_[static_cast<size_t>(v)];
+}
+
+bool Program::all_pointers_inside() const {
+  auto inside = [&](const void* p, int64_t n) {
+    return arena_.arena().contains(p, n) || store_.arena().contains(p, n);
+  };
+  for (size_t n = 0; n < kernels_.size(); ++n) {
+    for (const TensorView& v : inputs_[n]) {
+      if (!inside(v.data, v.bytes())) return false;
+    }
+    for (const TensorView& v : outputs_[n]) {
+      if (!inside(v.data, v.bytes())) return false;
+    }
+    if (scratch_[n] > 0 && !inside(scratch_ptrs_[n], scratch_[n])) return false;
+  }
+  return true;
+}
+
+}  // namespace leantrain::runtime
