@@ -37,7 +37,8 @@ std::vector<bool> values_needing_grad(const Graph& graph, ValueId loss, int32_t 
 }  // namespace
 
 std::map<ValueId, ValueId> add_backward(Graph& graph, ValueId loss,
-                                        const std::shared_ptr<const Op>& sum_op) {
+                                        const std::shared_ptr<const Op>& sum_op,
+                                        const std::shared_ptr<const Op>& copy_op) {
   const int32_t num_forward = graph.num_nodes();
   const Value& loss_value = graph.value(loss);
   LT_CHECK(loss_value.producer >= 0, kInvalidArgument, "loss '", loss_value.name,
@@ -112,14 +113,20 @@ std::map<ValueId, ValueId> add_backward(Graph& graph, ValueId loss,
   }
 
   std::map<ValueId, ValueId> param_grads;
+  std::set<ValueId> taken;
   for (ValueId v = 0; v < graph.num_values(); ++v) {
     if (graph.value(v).kind != ValueKind::kParameter || !needs[static_cast<size_t>(v)]) continue;
-    const ValueId g = total_grad(v, graph.value(loss).producer);
+    const NodeId loss_node = graph.value(loss).producer;
+    ValueId g = total_grad(v, loss_node);
     LT_CHECK(g != kNoValue, kInternal, "parameter '", graph.value(v).name, "' got no gradient");
-    Value& grad = graph.value(g);
-    LT_CHECK(grad.kind == ValueKind::kActivation && grad.producer >= num_forward, kInternal,
-             "gradient of '", graph.value(v).name, "' is not a fresh backward value");
-    grad.kind = ValueKind::kGradient;
+    const NodeId producer = graph.value(g).producer;
+    if (producer < num_forward || graph.value(g).kind != ValueKind::kActivation ||
+        graph.node(producer).op->aliases_input() || taken.contains(g)) {
+      GradContext ctx(graph, loss_node, {});
+      g = ctx.add(copy_op, {g}, "grad_copy");
+    }
+    taken.insert(g);
+    graph.value(g).kind = ValueKind::kGradient;
     graph.rename(g, graph.value(v).name + "/grad");
     param_grads[v] = g;
   }

@@ -1,4 +1,6 @@
 // Add, Reshape (a view) and Dropout (mask regenerated in backward, nothing kept).
+#include <cstring>
+
 #include "kernels/dropout.h"
 #include "kernels/eltwise.h"
 #include "leantrain/core/rng.h"
@@ -32,6 +34,25 @@ class AddOp final : public graph::Op {
     auto fn = choice == KernelChoice::kFast ? kernels::add_fast : kernels::add_ref;
     return make_kernel([fn](const RunArgs& a) {
       fn(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.outputs[0]), a.outputs[0].num_elements());
+    });
+  }
+};
+
+class CopyOp final : public graph::Op {
+ public:
+  std::string type() const override { return "Copy"; }
+  std::vector<TensorSpec> infer(std::span<const TensorSpec> in) const override {
+    check_arity(type(), in, 1, 1);
+    return {in[0]};
+  }
+  std::vector<graph::ValueId> gradient(graph::GradContext&, const graph::Node&,
+                                       std::span<const graph::ValueId> dy) const override {
+    return {dy[0]};
+  }
+  std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
+                                         KernelChoice) const override {
+    return make_kernel([](const RunArgs& a) {
+      std::memcpy(a.outputs[0].data, a.inputs[0].data, static_cast<size_t>(a.outputs[0].bytes()));
     });
   }
 };
@@ -129,6 +150,7 @@ class DropoutOp final : public graph::Op {
 }  // namespace
 
 OpPtr add() { return std::make_shared<AddOp>(); }
+OpPtr copy() { return std::make_shared<CopyOp>(); }
 OpPtr reshape(const Shape& shape_without_batch) {
   return std::make_shared<ReshapeOp>(shape_without_batch);
 }

@@ -54,6 +54,8 @@ OpPtr global_avg_pool();
 
 // Elementwise sum of two tensors of one shape (also used to sum gradient contributions).
 OpPtr add();
+// A copy of input 0 (gives a parameter a gradient buffer of its own).
+OpPtr copy();
 // Output 0 is input 0 under `shape` (dimension 0 is kept: the batch); a view, never a copy.
 OpPtr reshape(const Shape& shape_without_batch);
 // Dropout(rate) in training; `salt` makes each dropout layer's masks independent.

@@ -1,5 +1,7 @@
 #include "leantrain/runtime/program.h"
 
+#include <chrono>
+
 #include "leantrain/core/error.h"
 
 namespace leantrain::runtime {
@@ -123,11 +125,19 @@ void Program::bind() {
   bound_base_ = base;
 }
 
-void Program::run(const graph::StepState& state) {
+void Program::run(const graph::StepState& state, std::vector<double>* node_seconds) {
   if (arena_.base() != bound_base_) bind();
+  if (node_seconds != nullptr) node_seconds->resize(kernels_.size(), 0.0);
   for (size_t n = 0; n < kernels_.size(); ++n) {
     graph::RunArgs args{inputs_[n], outputs_[n], scratch_ptrs_[n], &state};
+    if (node_seconds == nullptr) {
+      kernels_[n]->run(args);
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
     kernels_[n]->run(args);
+    (*node_seconds)[n] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 }
 

@@ -206,7 +206,7 @@ graph::Graph Trainer::build_training_graph(int64_t batch_size) const {
   g.value(loss).is_output = true;
   g.value(correct).is_output = true;
 
-  const std::map<ValueId, ValueId> grads = graph::add_backward(g, loss, ops::add());
+  const std::map<ValueId, ValueId> grads = graph::add_backward(g, loss, ops::add(), ops::copy());
   const Optimizer& opt = options_.optimizer;
   for (const auto& [param, grad] : grads) {
     const std::string name = g.value(param).name;

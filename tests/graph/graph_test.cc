@@ -44,7 +44,7 @@ TEST(AutodiffTest, SumsGradientsOfSharedValuesAndSkipsInputGradients) {
   const ValueId y = g.add(ops::dense(), {r, w}, "d2", Phase::kForward);  // w used twice
   const ValueId labels = g.add_value("labels", {Shape{2}, DType::kI32}, ValueKind::kInput);
   const ValueId loss = g.add(ops::softmax_cross_entropy(), {y, labels}, "loss", Phase::kLoss);
-  const auto grads = add_backward(g, loss, ops::add());
+  const auto grads = add_backward(g, loss, ops::add(), ops::copy());
   ASSERT_EQ(grads.size(), 1u);
   const Value& gw = g.value(grads.at(w));
   EXPECT_EQ(gw.kind, ValueKind::kGradient);
@@ -66,7 +66,7 @@ TEST(AutodiffTest, RefusesGradientRulesThatReadUndeclaredTensors) {
   const ValueId labels = g.add_value("labels", {Shape{2}, DType::kI32}, ValueKind::kInput);
   const ValueId loss = g.add(ops::softmax_cross_entropy(), {u, labels}, "loss", Phase::kLoss);
   try {
-    add_backward(g, loss, ops::add());
+    add_backward(g, loss, ops::add(), ops::copy());
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInternal);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "leantrain/graph/autodiff.h"
 #include "ops/ops.h"
 #include "testing/testing.h"
@@ -31,7 +33,7 @@ graph::Graph small_training_graph(int64_t batch) {
   const ValueId loss =
       g.add(ops::softmax_cross_entropy(), {y, labels}, "loss", graph::Phase::kLoss);
   g.value(loss).is_output = true;
-  for (const auto& [param, grad] : graph::add_backward(g, loss, ops::add())) {
+  for (const auto& [param, grad] : graph::add_backward(g, loss, ops::add(), ops::copy())) {
     g.add_node(ops::sgd_update(0.0f, false), {param, grad}, g.value(param).name + "/update",
                graph::Phase::kUpdate);
   }

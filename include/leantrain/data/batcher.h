@@ -1,0 +1,54 @@
+// Seeded shuffling and batching of labelled images into the training step's input slot.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "leantrain/data/idx.h"
+
+namespace leantrain::data {
+
+// Seeded shuffling and batching of LabeledImages into caller-provided memory (the training
+// step's input slot: no extra copy per batch).
+// Ownership: holds a reference to `images`; the caller keeps them alive and unchanged.
+// Thread-safety: not thread-safe. fill() is const and may run concurrently with other fill()
+// calls, but never concurrently with start_epoch().
+// Memory: one int64_t per example (the epoch's order).
+class Batcher {
+ public:
+  // Starts at epoch 0 (start_epoch(0) is called here).
+  // Throws kInvalidArgument when batch_size <= 0, or images' sizes are negative or disagree
+  // with its pixels and labels.
+  Batcher(const LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed);
+  // A temporary would dangle: the Batcher keeps a reference.
+  Batcher(LabeledImages&& images, int64_t batch_size, bool shuffle, uint64_t seed) = delete;
+
+  // ceil(count / batch_size): a last partial batch is kept, never dropped.
+  int64_t num_batches() const;
+  int64_t batch_size() const { return batch_size_; }
+  int64_t count() const { return images_.count; }
+  // Returns the number of examples in batch b (the last may be smaller). Requires
+  // 0 <= b < num_batches(); throws kInvalidArgument otherwise.
+  int64_t batch_count(int64_t b) const;
+
+  // Sets the order for epoch `epoch` (0-based): a Fisher-Yates permutation of the identity
+  // drawn from Rng(mix of seed and epoch), or the identity when shuffle is false.
+  // Deterministic: the order depends only on (seed, epoch), not on earlier calls.
+  // O(count). Throws kInvalidArgument when epoch < 0.
+  void start_epoch(int64_t epoch);
+
+  // Writes batch b of the current epoch: pixels as f32 scaled by 1/255 (p * (1.0f / 255.0f)),
+  // NHWC, into images[0 .. batch_count(b)*H*W*C), labels into labels[0 .. batch_count(b)).
+  // Returns batch_count(b). OpenMP-parallel over examples for large batches.
+  // Throws kInvalidArgument when b is out of range.
+  int64_t fill(int64_t b, float* images, int32_t* labels) const;
+
+ private:
+  const LabeledImages& images_;
+  int64_t batch_size_;
+  bool shuffle_;
+  uint64_t seed_;
+  std::vector<int64_t> order_;  // (count) example index at each position of the epoch
+};
+
+}  // namespace leantrain::data

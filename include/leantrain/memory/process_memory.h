@@ -1,0 +1,21 @@
+// The process's resident memory as the kernel counts it: what benchmarks compare the plan's
+// prediction against (DESIGN.md, "How memory is measured"). Linux only.
+#pragma once
+
+#include <cstdint>
+
+namespace leantrain::memory {
+
+// Reads VmRSS from /proc/self/status: the bytes resident now. Throws Error(kIo) if the file or
+// the field cannot be read.
+int64_t current_rss_bytes();
+
+// Reads VmHWM from /proc/self/status: the peak resident bytes since the process started or
+// since the last reset_peak_rss(). Throws Error(kIo) if the file or the field cannot be read.
+int64_t peak_rss_bytes();
+
+// Resets the kernel's peak-RSS counter (VmHWM) to the current RSS by writing "5" to
+// /proc/self/clear_refs (Linux 4.0+). Returns false if not permitted or not supported.
+bool reset_peak_rss();
+
+}  // namespace leantrain::memory

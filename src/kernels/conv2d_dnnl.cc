@@ -1,0 +1,377 @@
+// Conv2D and DepthwiseConv2D through oneDNN 2.6 convolution primitives. Depthwise is a grouped
+// convolution with groups = IC, whose weights (G=IC, M, 1, KH, KW) in format hwigo are exactly
+// Keras' (KH, KW, IC, M) bytes. Activations are always NHWC.
+//
+// Weights: a primitive either reads Keras' layout directly (hwio / hwigo), or lets oneDNN pick
+// its layout (format_tag::any) and run() reorders Keras' weights into scratch first (backward
+// weights: computes into scratch, then reorders out). Measured on the CNN's shapes, the second is
+// faster on every pass; see reorder_weights() below.
+//
+// Every primitive is created with a user scratchpad. Scratch, from the caller's pointer rounded
+// up to 64 bytes:
+//   [0, weights_bytes)                     reordered weights, when reordering
+//   [pad_offset, pad_offset + pad_bytes)   oneDNN scratchpad, shared by the reorder and the
+//                                          convolution since they run one after the other
+// run() binds the caller's pointers to memory objects made at construction and executes through
+// the C API, so it neither allocates nor throws.
+#include "kernels/conv2d.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/dnnl_context.h"
+#include "leantrain/core/error.h"
+
+namespace leantrain::kernels {
+
+namespace detail {
+void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
+                       bool depthwise, const char* who);
+}  // namespace detail
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DataType = memory::data_type;
+
+constexpr int64_t kScratchAlign = 64;
+
+int64_t align_up(int64_t bytes) {
+  return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+}
+
+// Returns `scratch` rounded up to kScratchAlign.
+char* aligned_base(void* scratch) {
+  const auto address = reinterpret_cast<uintptr_t>(scratch);
+  const uintptr_t align = kScratchAlign;
+  return static_cast<char*>(scratch) + ((align - address % align) % align);
+}
+
+// Total bytes for a layout whose aligned part is `bytes`: slack to align the caller's pointer.
+int64_t with_alignment_slack(int64_t bytes) { return bytes == 0 ? 0 : bytes + kScratchAlign - 1; }
+
+// A oneDNN primitive and its arguments, bound to caller pointers at run time. Holds memory
+// objects without buffers; bind() points them at the caller's data. Not thread-safe.
+class BoundPrimitive {
+ public:
+  BoundPrimitive() = default;
+  explicit BoundPrimitive(dnnl::primitive primitive) : primitive_(std::move(primitive)) {}
+
+  bool empty() const { return !primitive_; }
+
+  // Adds argument `arg` (DNNL_ARG_*) described by `md`; zero-sized scratchpads are skipped.
+  void add(int arg, const memory::desc& md) {
+    if (arg == DNNL_ARG_SCRATCHPAD && md.get_size() == 0) return;
+    memories_.emplace_back(md, cpu_engine(), static_cast<void*>(DNNL_MEMORY_NONE));
+    args_.push_back({arg, memories_.back().get()});
+  }
+
+  // Points argument `arg` at `data`; arguments never added are ignored.
+  void bind(int arg, const void* data) const {
+    for (const dnnl_exec_arg_t& a : args_) {
+      if (a.arg == arg) check(dnnl_memory_set_data_handle(a.memory, const_cast<void*>(data)));
+    }
+  }
+
+  void execute() const {
+    check(dnnl_primitive_execute(primitive_.get(), cpu_stream().get(),
+                                 static_cast<int>(args_.size()), args_.data()));
+    check(dnnl_stream_wait(cpu_stream().get()));
+  }
+
+ private:
+  // Construction validated everything oneDNN can reject, so a failure here is a broken
+  // invariant; run() must not throw, so it ends the process with the status.
+  static void check(dnnl_status_t status) {
+    if (status == dnnl_success) return;
+    std::fprintf(stderr, "leantrain: internal error: oneDNN convolution failed at run time (%s)\n",
+                 dnnl_status2str(status));
+    std::abort();
+  }
+
+  dnnl::primitive primitive_;
+  std::vector<memory> memories_;
+  std::vector<dnnl_exec_arg_t> args_;
+};
+
+// True: the primitive picks its weights layout (format_tag::any) and run() reorders Keras'
+// weights to and from it; false: the primitive reads Keras' layout. With Keras' layout oneDNN
+// 2.6 on AVX2 falls back to im2col + GEMM (x64:gemm:jit); with its own blocked layout it runs
+// the direct jit:avx2 / jit_dw:avx2 kernels, faster on every pass of the CNN's convolutions even
+// counting the reorders, which take about 5 us (bench/kernels_conv_bench.cc, 2 threads, best of
+// 9, ms): conv A forward 0.43 vs 1.20, backward weights 1.25 vs 2.92; conv B forward 3.41 vs
+// 5.35, backward data 3.35 vs 4.09, backward weights 4.64 vs 5.08. Where oneDNN's choice is
+// Keras' layout anyway, no reorder is made. LEANTRAIN_CONV_WEIGHTS=plain|any overrides, to
+// re-measure on other CPUs.
+bool reorder_weights() {
+  if (const char* env = std::getenv("LEANTRAIN_CONV_WEIGHTS")) {
+    if (std::strcmp(env, "plain") == 0) return false;
+    if (std::strcmp(env, "any") == 0) return true;
+  }
+  return true;
+}
+
+// The convolution in oneDNN's terms.
+struct ConvGeometry {
+  memory::desc src, dst, bias;  // NHWC src and dst; bias (OC) or zero desc
+  memory::dims weights_dims;    // (OC, IC, KH, KW) or grouped (G, M, 1, KH, KW)
+  Tag weights_tag;              // Keras' layout: hwio or hwigo
+  memory::dims strides, dilates, pad_l, pad_r;
+  bool has_bias;
+
+  memory::desc keras_weights() const { return {weights_dims, DataType::f32, weights_tag}; }
+  memory::desc weights(bool any) const {
+    return any ? memory::desc(weights_dims, DataType::f32, Tag::any) : keras_weights();
+  }
+};
+
+ConvGeometry make_geometry(const Window2D& w, const ConvShapes& s, const char* who) {
+  detail::check_conv_shapes(w, s.src, s.weights, s.dst, s.depthwise, who);
+  ConvGeometry g;
+  const int64_t n = s.src[0], ic = s.src[3], oc = s.dst[3];
+  g.src = memory::desc({n, ic, s.src[1], s.src[2]}, DataType::f32, Tag::nhwc);
+  g.dst = memory::desc({n, oc, s.dst[1], s.dst[2]}, DataType::f32, Tag::nhwc);
+  g.has_bias = s.has_bias;
+  if (s.has_bias) g.bias = memory::desc({oc}, DataType::f32, Tag::x);
+  if (s.depthwise) {
+    g.weights_dims = {ic, s.weights[3], 1, w.kernel_h, w.kernel_w};
+    g.weights_tag = Tag::hwigo;
+  } else {
+    g.weights_dims = {oc, ic, w.kernel_h, w.kernel_w};
+    g.weights_tag = Tag::hwio;
+  }
+  g.strides = {w.stride_h, w.stride_w};
+  g.dilates = {w.dilation_h - 1, w.dilation_w - 1};
+  g.pad_l = {w.pad_top, w.pad_left};
+  g.pad_r = {w.pad_bottom, w.pad_right};
+  return g;
+}
+
+dnnl::convolution_forward::primitive_desc fwd_pd(const ConvGeometry& g,
+                                                 const memory::desc& weights) {
+  using Fwd = dnnl::convolution_forward;
+  const auto prop = dnnl::prop_kind::forward_training;
+  const auto algo = dnnl::algorithm::convolution_direct;
+  const Fwd::desc desc = g.has_bias ? Fwd::desc(prop, algo, g.src, weights, g.bias, g.dst,
+                                                g.strides, g.dilates, g.pad_l, g.pad_r)
+                                    : Fwd::desc(prop, algo, g.src, weights, g.dst, g.strides,
+                                                g.dilates, g.pad_l, g.pad_r);
+  return Fwd::primitive_desc(desc, user_scratchpad_attr(), cpu_engine());
+}
+
+// A reorder between two weight layouts, with its user scratchpad.
+BoundPrimitive make_reorder(const memory::desc& from, const memory::desc& to,
+                            int64_t* scratchpad_bytes) {
+  const dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to,
+                                         user_scratchpad_attr());
+  BoundPrimitive r{dnnl::reorder(pd)};
+  r.add(DNNL_ARG_FROM, from);
+  r.add(DNNL_ARG_TO, to);
+  r.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+  *scratchpad_bytes = static_cast<int64_t>(pd.scratchpad_desc().get_size());
+  return r;
+}
+
+// Runs `build`, turning oneDNN's refusal into Error(kUnimplemented) naming the shapes.
+template <typename F>
+void build_or_throw(const char* who, const ConvShapes& s, F&& build) {
+  try {
+    build();
+  } catch (const dnnl::error& e) {
+    throw Error(ErrorCode::kUnimplemented,
+                internal::str_cat(who, ": oneDNN has no implementation for src ", s.src.to_string(),
+                                  ", weights ", s.weights.to_string(), ", dst ", s.dst.to_string(),
+                                  ": ", e.what()));
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Forward.
+
+struct ConvFwdDnnl::Impl {
+  BoundPrimitive conv;
+  BoundPrimitive reorder;  // Keras weights -> scratch, or empty
+  int64_t pad_offset = 0;
+  int64_t scratch_bytes = 0;
+};
+
+ConvFwdDnnl::ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes)
+    : impl_(std::make_unique<Impl>()) {
+  const ConvGeometry g = make_geometry(w, shapes, "ConvFwdDnnl");
+  build_or_throw("ConvFwdDnnl", shapes, [&] {
+    const auto pd = fwd_pd(g, g.weights(reorder_weights()));
+    int64_t weights_bytes = 0, reorder_pad = 0;
+    if (pd.weights_desc() != g.keras_weights()) {
+      impl_->reorder = make_reorder(g.keras_weights(), pd.weights_desc(), &reorder_pad);
+      weights_bytes = static_cast<int64_t>(pd.weights_desc().get_size());
+    }
+    impl_->conv = BoundPrimitive(dnnl::convolution_forward(pd));
+    impl_->conv.add(DNNL_ARG_SRC, g.src);
+    impl_->conv.add(DNNL_ARG_WEIGHTS, pd.weights_desc());
+    if (g.has_bias) impl_->conv.add(DNNL_ARG_BIAS, g.bias);
+    impl_->conv.add(DNNL_ARG_DST, g.dst);
+    impl_->conv.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    impl_->pad_offset = align_up(weights_bytes);
+    const int64_t pad_bytes =
+        std::max(static_cast<int64_t>(pd.scratchpad_desc().get_size()), reorder_pad);
+    impl_->scratch_bytes = with_alignment_slack(impl_->pad_offset + pad_bytes);
+  });
+}
+
+ConvFwdDnnl::~ConvFwdDnnl() = default;
+
+int64_t ConvFwdDnnl::scratch_bytes() const { return impl_->scratch_bytes; }
+
+void ConvFwdDnnl::run(const float* src, const float* weights, const float* bias, float* dst,
+                      void* scratch) const {
+  char* base = aligned_base(scratch);
+  const void* conv_weights = weights;
+  if (!impl_->reorder.empty()) {
+    impl_->reorder.bind(DNNL_ARG_FROM, weights);
+    impl_->reorder.bind(DNNL_ARG_TO, base);
+    impl_->reorder.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
+    impl_->reorder.execute();
+    conv_weights = base;
+  }
+  impl_->conv.bind(DNNL_ARG_SRC, src);
+  impl_->conv.bind(DNNL_ARG_WEIGHTS, conv_weights);
+  impl_->conv.bind(DNNL_ARG_BIAS, bias);
+  impl_->conv.bind(DNNL_ARG_DST, dst);
+  impl_->conv.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
+  impl_->conv.execute();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward data.
+
+struct ConvBwdDataDnnl::Impl {
+  BoundPrimitive conv;
+  BoundPrimitive reorder;  // Keras weights -> scratch, or empty
+  int64_t pad_offset = 0;
+  int64_t scratch_bytes = 0;
+};
+
+ConvBwdDataDnnl::ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes)
+    : impl_(std::make_unique<Impl>()) {
+  const ConvGeometry g = make_geometry(w, shapes, "ConvBwdDataDnnl");
+  build_or_throw("ConvBwdDataDnnl", shapes, [&] {
+    using Bwd = dnnl::convolution_backward_data;
+    const memory::desc weights = g.weights(reorder_weights());
+    const auto hint = fwd_pd(g, weights);
+    const Bwd::desc desc(dnnl::algorithm::convolution_direct, g.src, weights, g.dst, g.strides,
+                         g.dilates, g.pad_l, g.pad_r);
+    const Bwd::primitive_desc pd(desc, user_scratchpad_attr(), cpu_engine(), hint);
+    int64_t weights_bytes = 0, reorder_pad = 0;
+    if (pd.weights_desc() != g.keras_weights()) {
+      impl_->reorder = make_reorder(g.keras_weights(), pd.weights_desc(), &reorder_pad);
+      weights_bytes = static_cast<int64_t>(pd.weights_desc().get_size());
+    }
+    impl_->conv = BoundPrimitive(Bwd(pd));
+    impl_->conv.add(DNNL_ARG_DIFF_DST, g.dst);
+    impl_->conv.add(DNNL_ARG_WEIGHTS, pd.weights_desc());
+    impl_->conv.add(DNNL_ARG_DIFF_SRC, g.src);
+    impl_->conv.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    impl_->pad_offset = align_up(weights_bytes);
+    const int64_t pad_bytes =
+        std::max(static_cast<int64_t>(pd.scratchpad_desc().get_size()), reorder_pad);
+    impl_->scratch_bytes = with_alignment_slack(impl_->pad_offset + pad_bytes);
+  });
+}
+
+ConvBwdDataDnnl::~ConvBwdDataDnnl() = default;
+
+int64_t ConvBwdDataDnnl::scratch_bytes() const { return impl_->scratch_bytes; }
+
+void ConvBwdDataDnnl::run(const float* diff_dst, const float* weights, float* diff_src,
+                          void* scratch) const {
+  char* base = aligned_base(scratch);
+  const void* conv_weights = weights;
+  if (!impl_->reorder.empty()) {
+    impl_->reorder.bind(DNNL_ARG_FROM, weights);
+    impl_->reorder.bind(DNNL_ARG_TO, base);
+    impl_->reorder.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
+    impl_->reorder.execute();
+    conv_weights = base;
+  }
+  impl_->conv.bind(DNNL_ARG_DIFF_DST, diff_dst);
+  impl_->conv.bind(DNNL_ARG_WEIGHTS, conv_weights);
+  impl_->conv.bind(DNNL_ARG_DIFF_SRC, diff_src);
+  impl_->conv.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
+  impl_->conv.execute();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward weights.
+
+struct ConvBwdWeightsDnnl::Impl {
+  BoundPrimitive conv;
+  BoundPrimitive reorder;  // scratch -> Keras diff_weights, or empty
+  int64_t pad_offset = 0;
+  int64_t scratch_bytes = 0;
+};
+
+ConvBwdWeightsDnnl::ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shapes)
+    : impl_(std::make_unique<Impl>()) {
+  const ConvGeometry g = make_geometry(w, shapes, "ConvBwdWeightsDnnl");
+  build_or_throw("ConvBwdWeightsDnnl", shapes, [&] {
+    using Bwd = dnnl::convolution_backward_weights;
+    const memory::desc weights = g.weights(reorder_weights());
+    const auto hint = fwd_pd(g, weights);
+    const auto algo = dnnl::algorithm::convolution_direct;
+    const Bwd::desc desc =
+        g.has_bias
+            ? Bwd::desc(algo, g.src, weights, g.bias, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r)
+            : Bwd::desc(algo, g.src, weights, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
+    const Bwd::primitive_desc pd(desc, user_scratchpad_attr(), cpu_engine(), hint);
+    int64_t weights_bytes = 0, reorder_pad = 0;
+    if (pd.diff_weights_desc() != g.keras_weights()) {
+      impl_->reorder = make_reorder(pd.diff_weights_desc(), g.keras_weights(), &reorder_pad);
+      weights_bytes = static_cast<int64_t>(pd.diff_weights_desc().get_size());
+    }
+    impl_->conv = BoundPrimitive(Bwd(pd));
+    impl_->conv.add(DNNL_ARG_SRC, g.src);
+    impl_->conv.add(DNNL_ARG_DIFF_DST, g.dst);
+    impl_->conv.add(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc());
+    if (g.has_bias) impl_->conv.add(DNNL_ARG_DIFF_BIAS, g.bias);
+    impl_->conv.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    impl_->pad_offset = align_up(weights_bytes);
+    const int64_t pad_bytes =
+        std::max(static_cast<int64_t>(pd.scratchpad_desc().get_size()), reorder_pad);
+    impl_->scratch_bytes = with_alignment_slack(impl_->pad_offset + pad_bytes);
+  });
+}
+
+ConvBwdWeightsDnnl::~ConvBwdWeightsDnnl() = default;
+
+int64_t ConvBwdWeightsDnnl::scratch_bytes() const { return impl_->scratch_bytes; }
+
+void ConvBwdWeightsDnnl::run(const float* src, const float* diff_dst, float* diff_weights,
+                             float* diff_bias, void* scratch) const {
+  char* base = aligned_base(scratch);
+  const bool reorder = !impl_->reorder.empty();
+  impl_->conv.bind(DNNL_ARG_SRC, src);
+  impl_->conv.bind(DNNL_ARG_DIFF_DST, diff_dst);
+  impl_->conv.bind(DNNL_ARG_DIFF_WEIGHTS, reorder ? static_cast<void*>(base) : diff_weights);
+  impl_->conv.bind(DNNL_ARG_DIFF_BIAS, diff_bias);
+  impl_->conv.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
+  impl_->conv.execute();
+  if (reorder) {
+    impl_->reorder.bind(DNNL_ARG_FROM, base);
+    impl_->reorder.bind(DNNL_ARG_TO, diff_weights);
+    impl_->reorder.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
+    impl_->reorder.execute();
+  }
+}
+
+}  // namespace leantrain::kernels

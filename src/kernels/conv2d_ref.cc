@@ -1,0 +1,150 @@
+// Reference Conv2D kernels: plain loops with double accumulation, the oracle for the oneDNN
+// kernels. NHWC activations, Keras weights (KH, KW, IC, OC). Slow on purpose: no blocking.
+#include "kernels/conv2d.h"
+
+#include <cstdint>
+
+#include "leantrain/core/error.h"
+
+namespace leantrain::kernels {
+
+namespace detail {
+void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
+                       bool depthwise, const char* who);
+}  // namespace detail
+
+namespace {
+
+void check_bias(const TensorView& bias, int64_t channels, const char* who) {
+  if (bias.empty()) return;
+  LT_CHECK(bias.shape.rank() == 1 && bias.shape[0] == channels, kInvalidArgument, who, ": bias ",
+           bias.shape.to_string(), " must be (", channels, ") or an empty view");
+}
+
+}  // namespace
+
+// For each output pixel and channel: sum over kh, kw, ic of src at the pixel the tap reads
+// (skipped when it falls in the padding) times the weight. O(N*OH*OW*OC*KH*KW*IC).
+void conv2d_fwd_ref(const Window2D& w, const TensorView& src, const TensorView& weights,
+                    const TensorView& bias, const TensorView& dst) {
+  detail::check_conv_shapes(w, src.shape, weights.shape, dst.shape, false, "conv2d_fwd_ref");
+  const int64_t n_count = src.shape[0], ih_count = src.shape[1], iw_count = src.shape[2],
+                ic_count = src.shape[3];
+  const int64_t oh_count = dst.shape[1], ow_count = dst.shape[2], oc_count = dst.shape[3];
+  check_bias(bias, oc_count, "conv2d_fwd_ref");
+  const float* x = src.f32();
+  const float* k = weights.f32();
+  const float* b = bias.empty() ? nullptr : bias.f32();
+  float* y = dst.f32();
+  for (int64_t n = 0; n < n_count; ++n) {
+    for (int64_t oh = 0; oh < oh_count; ++oh) {
+      for (int64_t ow = 0; ow < ow_count; ++ow) {
+        for (int64_t oc = 0; oc < oc_count; ++oc) {
+          double acc = b ? b[oc] : 0.0;
+          for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+            if (ih < 0 || ih >= ih_count) continue;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+              const int64_t iw = ow * w.stride_w - w.pad_left + kw * w.dilation_w;
+              if (iw < 0 || iw >= iw_count) continue;
+              const float* xp = x + ((n * ih_count + ih) * iw_count + iw) * ic_count;
+              const float* kp = k + (kh * w.kernel_w + kw) * ic_count * oc_count + oc;
+              for (int64_t ic = 0; ic < ic_count; ++ic) {
+                acc += static_cast<double>(xp[ic]) * kp[ic * oc_count];
+              }
+            }
+          }
+          y[((n * oh_count + oh) * ow_count + ow) * oc_count + oc] = static_cast<float>(acc);
+        }
+      }
+    }
+  }
+}
+
+// For each input pixel and channel: gather every (output pixel, tap) pair that read it, i.e.
+// oh with oh*stride - pad_top + kh*dilation == ih, and sum diff_dst x weight over oc.
+void conv2d_bwd_data_ref(const Window2D& w, const TensorView& diff_dst, const TensorView& weights,
+                         const TensorView& diff_src) {
+  detail::check_conv_shapes(w, diff_src.shape, weights.shape, diff_dst.shape, false,
+                            "conv2d_bwd_data_ref");
+  const int64_t n_count = diff_src.shape[0], ih_count = diff_src.shape[1],
+                iw_count = diff_src.shape[2], ic_count = diff_src.shape[3];
+  const int64_t oh_count = diff_dst.shape[1], ow_count = diff_dst.shape[2],
+                oc_count = diff_dst.shape[3];
+  const float* dy = diff_dst.f32();
+  const float* k = weights.f32();
+  float* dx = diff_src.f32();
+  for (int64_t n = 0; n < n_count; ++n) {
+    for (int64_t ih = 0; ih < ih_count; ++ih) {
+      for (int64_t iw = 0; iw < iw_count; ++iw) {
+        for (int64_t ic = 0; ic < ic_count; ++ic) {
+          double acc = 0.0;
+          for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+            const int64_t th = ih + w.pad_top - kh * w.dilation_h;
+            if (th < 0 || th % w.stride_h != 0 || th / w.stride_h >= oh_count) continue;
+            const int64_t oh = th / w.stride_h;
+            for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+              const int64_t tw = iw + w.pad_left - kw * w.dilation_w;
+              if (tw < 0 || tw % w.stride_w != 0 || tw / w.stride_w >= ow_count) continue;
+              const int64_t ow = tw / w.stride_w;
+              const float* dyp = dy + ((n * oh_count + oh) * ow_count + ow) * oc_count;
+              const float* kp = k + ((kh * w.kernel_w + kw) * ic_count + ic) * oc_count;
+              for (int64_t oc = 0; oc < oc_count; ++oc) {
+                acc += static_cast<double>(dyp[oc]) * kp[oc];
+              }
+            }
+          }
+          dx[((n * ih_count + ih) * iw_count + iw) * ic_count + ic] = static_cast<float>(acc);
+        }
+      }
+    }
+  }
+}
+
+// For each weight: sum over n, oh, ow of the src value its tap read times diff_dst; diff_bias
+// sums diff_dst over n, oh, ow. O(KH*KW*IC*OC*N*OH*OW).
+void conv2d_bwd_weights_ref(const Window2D& w, const TensorView& src, const TensorView& diff_dst,
+                            const TensorView& diff_weights, const TensorView& diff_bias) {
+  detail::check_conv_shapes(w, src.shape, diff_weights.shape, diff_dst.shape, false,
+                            "conv2d_bwd_weights_ref");
+  const int64_t n_count = src.shape[0], ih_count = src.shape[1], iw_count = src.shape[2],
+                ic_count = src.shape[3];
+  const int64_t oh_count = diff_dst.shape[1], ow_count = diff_dst.shape[2],
+                oc_count = diff_dst.shape[3];
+  check_bias(diff_bias, oc_count, "conv2d_bwd_weights_ref");
+  const float* x = src.f32();
+  const float* dy = diff_dst.f32();
+  float* dk = diff_weights.f32();
+  for (int64_t kh = 0; kh < w.kernel_h; ++kh) {
+    for (int64_t kw = 0; kw < w.kernel_w; ++kw) {
+      for (int64_t ic = 0; ic < ic_count; ++ic) {
+        for (int64_t oc = 0; oc < oc_count; ++oc) {
+          double acc = 0.0;
+          for (int64_t n = 0; n < n_count; ++n) {
+            for (int64_t oh = 0; oh < oh_count; ++oh) {
+              const int64_t ih = oh * w.stride_h - w.pad_top + kh * w.dilation_h;
+              if (ih < 0 || ih >= ih_count) continue;
+              for (int64_t ow = 0; ow < ow_count; ++ow) {
+                const int64_t iw = ow * w.stride_w - w.pad_left + kw * w.dilation_w;
+                if (iw < 0 || iw >= iw_count) continue;
+                acc +=
+                    static_cast<double>(x[((n * ih_count + ih) * iw_count + iw) * ic_count + ic]) *
+                    dy[((n * oh_count + oh) * ow_count + ow) * oc_count + oc];
+              }
+            }
+          }
+          dk[((kh * w.kernel_w + kw) * ic_count + ic) * oc_count + oc] = static_cast<float>(acc);
+        }
+      }
+    }
+  }
+  if (diff_bias.empty()) return;
+  float* db = diff_bias.f32();
+  for (int64_t oc = 0; oc < oc_count; ++oc) {
+    double acc = 0.0;
+    for (int64_t p = 0; p < n_count * oh_count * ow_count; ++p) acc += dy[p * oc_count + oc];
+    db[oc] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace leantrain::kernels

@@ -1,0 +1,532 @@
+// Conv2D: window geometry worked out by hand, reference kernels against central differences,
+// and the oneDNN kernels against the reference (with scratch and outputs inside guard bytes).
+#include "kernels/conv2d.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "leantrain/core/error.h"
+#include "testing/testing.h"
+
+namespace leantrain::kernels {
+namespace {
+
+using testing::GuardedBuffer;
+using testing::OwnedTensor;
+
+// ---------------------------------------------------------------------------------------------
+// Geometry.
+
+TEST(ConvGeometryTest, OutputSizeFollowsKeras) {
+  // 'valid': floor((in - d*(k-1) - 1)/s) + 1.
+  EXPECT_EQ(conv_output_size(28, 3, 1, 1, false), 26);
+  EXPECT_EQ(conv_output_size(13, 3, 1, 1, false), 11);
+  EXPECT_EQ(conv_output_size(7, 3, 2, 1, false), 3);  // taps at 0, 2, 4
+  EXPECT_EQ(conv_output_size(8, 3, 2, 1, false), 3);  // a 4th window would need pixel 8
+  EXPECT_EQ(conv_output_size(7, 3, 1, 2, false), 3);  // extent 5
+  EXPECT_EQ(conv_output_size(3, 3, 1, 1, false), 1);  // exactly one window
+  // 'same': ceil(in/s), whatever the kernel.
+  EXPECT_EQ(conv_output_size(5, 4, 2, 1, true), 3);
+  EXPECT_EQ(conv_output_size(28, 3, 1, 1, true), 28);
+  EXPECT_EQ(conv_output_size(7, 3, 2, 1, true), 4);
+  EXPECT_EQ(conv_output_size(1, 5, 3, 2, true), 1);
+}
+
+TEST(ConvGeometryTest, ValidWithNoOutputThrowsNamingSizes) {
+  try {
+    conv_output_size(4, 3, 2, 2, false);  // extent 5 > 4
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("input size 4"), std::string::npos) << message;
+    EXPECT_NE(message.find("kernel 3"), std::string::npos) << message;
+    EXPECT_NE(message.find("stride 2"), std::string::npos) << message;
+  }
+  EXPECT_THROW(conv_output_size(0, 1, 1, 1, true), Error);
+  EXPECT_THROW(conv_output_size(5, 3, 0, 1, false), Error);
+}
+
+TEST(ConvGeometryTest, SamePaddingPutsExtraPixelAfter) {
+  int64_t before = -1, after = -1;
+  // in 5, k 4, s 2: out 3, total (3-1)*2 + 4 - 5 = 3.
+  same_padding(5, 4, 2, 1, &before, &after);
+  EXPECT_EQ(before, 1);
+  EXPECT_EQ(after, 2);
+  // in 28, k 3, s 1: out 28, total 2.
+  same_padding(28, 3, 1, 1, &before, &after);
+  EXPECT_EQ(before, 1);
+  EXPECT_EQ(after, 1);
+  // in 6, k 2, s 1: out 6, total 1, all of it after.
+  same_padding(6, 2, 1, 1, &before, &after);
+  EXPECT_EQ(before, 0);
+  EXPECT_EQ(after, 1);
+  // in 6, k 3, s 2: out 3, total (3-1)*2 + 3 - 6 = 1.
+  same_padding(6, 3, 2, 1, &before, &after);
+  EXPECT_EQ(before, 0);
+  EXPECT_EQ(after, 1);
+  // in 7, k 3, d 2: extent 5, out 7, total 4.
+  same_padding(7, 3, 1, 2, &before, &after);
+  EXPECT_EQ(before, 2);
+  EXPECT_EQ(after, 2);
+  // in 8, k 1, s 3: out 3, total (3-1)*3 + 1 - 8 < 0, so none.
+  same_padding(8, 1, 3, 1, &before, &after);
+  EXPECT_EQ(before, 0);
+  EXPECT_EQ(after, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape families shared by the gradient and oneDNN tests.
+
+enum class Padding { kValid, kSame, kExplicit };
+
+struct ConvCase {
+  std::string name;
+  int64_t n, h, w, ic, oc;
+  int64_t kh, kw;
+  int64_t sh = 1, sw = 1, dh = 1, dw = 1;
+  Padding padding = Padding::kValid;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // kExplicit only
+  bool bias = true;
+
+  Window2D window() const {
+    Window2D win;
+    win.kernel_h = kh;
+    win.kernel_w = kw;
+    win.stride_h = sh;
+    win.stride_w = sw;
+    win.dilation_h = dh;
+    win.dilation_w = dw;
+    if (padding == Padding::kSame) {
+      same_padding(h, kh, sh, dh, &win.pad_top, &win.pad_bottom);
+      same_padding(w, kw, sw, dw, &win.pad_left, &win.pad_right);
+    } else if (padding == Padding::kExplicit) {
+      win.pad_top = pad_top;
+      win.pad_bottom = pad_bottom;
+      win.pad_left = pad_left;
+      win.pad_right = pad_right;
+    }
+    return win;
+  }
+  Shape src() const { return {n, h, w, ic}; }
+  Shape weights() const { return {kh, kw, ic, oc}; }
+  Shape dst() const {
+    const Window2D win = window();
+    const int64_t oh = (h + win.pad_top + win.pad_bottom - (kh - 1) * dh - 1) / sh + 1;
+    const int64_t ow = (w + win.pad_left + win.pad_right - (kw - 1) * dw - 1) / sw + 1;
+    return {n, oh, ow, oc};
+  }
+  ConvShapes shapes() const { return {src(), weights(), dst(), bias, false}; }
+};
+
+// Names the case in gtest messages instead of dumping its bytes.
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<ConvCase> small_cases() {
+  std::vector<ConvCase> cases;
+  auto add = [&](ConvCase c) { cases.push_back(std::move(c)); };
+  add({.name = "1x1_image_1x1_kernel", .n = 1, .h = 1, .w = 1, .ic = 3, .oc = 2, .kh = 1, .kw = 1});
+  add({.name = "1x1_image_3x3_same",
+       .n = 2,
+       .h = 1,
+       .w = 1,
+       .ic = 2,
+       .oc = 3,
+       .kh = 3,
+       .kw = 3,
+       .padding = Padding::kSame});
+  add({.name = "5x7_valid", .n = 2, .h = 5, .w = 7, .ic = 2, .oc = 3, .kh = 3, .kw = 3});
+  add({.name = "5x7_valid_no_bias",
+       .n = 1,
+       .h = 5,
+       .w = 7,
+       .ic = 3,
+       .oc = 2,
+       .kh = 3,
+       .kw = 3,
+       .bias = false});
+  add({.name = "5x7_stride2_same",
+       .n = 2,
+       .h = 5,
+       .w = 7,
+       .ic = 2,
+       .oc = 3,
+       .kh = 3,
+       .kw = 3,
+       .sh = 2,
+       .sw = 2,
+       .padding = Padding::kSame});
+  add({.name = "5x7_stride2_valid",
+       .n = 1,
+       .h = 5,
+       .w = 7,
+       .ic = 3,
+       .oc = 2,
+       .kh = 3,
+       .kw = 3,
+       .sh = 2,
+       .sw = 2});
+  add({.name = "5x7_dilation2_same",
+       .n = 1,
+       .h = 5,
+       .w = 7,
+       .ic = 2,
+       .oc = 3,
+       .kh = 3,
+       .kw = 3,
+       .dh = 2,
+       .dw = 2,
+       .padding = Padding::kSame});
+  add({.name = "5x7_dilation2_valid_no_bias",
+       .n = 2,
+       .h = 5,
+       .w = 7,
+       .ic = 2,
+       .oc = 2,
+       .kh = 2,
+       .kw = 3,
+       .dh = 2,
+       .dw = 2,
+       .bias = false});
+  add({.name = "5x7_even_2x2_same",
+       .n = 2,
+       .h = 5,
+       .w = 7,
+       .ic = 2,
+       .oc = 3,
+       .kh = 2,
+       .kw = 2,
+       .padding = Padding::kSame});
+  add({.name = "5x7_even_4x4_stride2_same",
+       .n = 1,
+       .h = 5,
+       .w = 7,
+       .ic = 3,
+       .oc = 2,
+       .kh = 4,
+       .kw = 4,
+       .sh = 2,
+       .sw = 2,
+       .padding = Padding::kSame});
+  add({.name = "5x7_asymmetric_padding",
+       .n = 2,
+       .h = 5,
+       .w = 7,
+       .ic = 2,
+       .oc = 3,
+       .kh = 3,
+       .kw = 2,
+       .sh = 2,
+       .sw = 1,
+       .dh = 1,
+       .dw = 2,
+       .padding = Padding::kExplicit,
+       .pad_top = 2,
+       .pad_bottom = 0,
+       .pad_left = 1,
+       .pad_right = 3});
+  add({.name = "5x7_asymmetric_padding_no_bias",
+       .n = 1,
+       .h = 5,
+       .w = 7,
+       .ic = 3,
+       .oc = 2,
+       .kh = 2,
+       .kw = 3,
+       .sh = 1,
+       .sw = 2,
+       .padding = Padding::kExplicit,
+       .pad_top = 0,
+       .pad_bottom = 3,
+       .pad_left = 2,
+       .pad_right = 0,
+       .bias = false});
+  return cases;
+}
+
+// The CNN's shapes (and a few bigger ones oneDNN may treat differently: wider channels, 1x1).
+std::vector<ConvCase> large_cases() {
+  std::vector<ConvCase> cases;
+  cases.push_back(
+      {.name = "cnn_conv_a", .n = 128, .h = 28, .w = 28, .ic = 1, .oc = 32, .kh = 3, .kw = 3});
+  cases.push_back(
+      {.name = "cnn_conv_b", .n = 128, .h = 13, .w = 13, .ic = 32, .oc = 64, .kh = 3, .kw = 3});
+  cases.push_back({.name = "16ch_same_stride2",
+                   .n = 3,
+                   .h = 15,
+                   .w = 17,
+                   .ic = 16,
+                   .oc = 24,
+                   .kh = 3,
+                   .kw = 3,
+                   .sh = 2,
+                   .sw = 2,
+                   .padding = Padding::kSame});
+  cases.push_back({.name = "1x1_pointwise",
+                   .n = 4,
+                   .h = 9,
+                   .w = 9,
+                   .ic = 24,
+                   .oc = 40,
+                   .kh = 1,
+                   .kw = 1,
+                   .bias = false});
+  cases.push_back({.name = "dilated_asymmetric",
+                   .n = 2,
+                   .h = 12,
+                   .w = 10,
+                   .ic = 8,
+                   .oc = 16,
+                   .kh = 3,
+                   .kw = 3,
+                   .dh = 2,
+                   .dw = 2,
+                   .padding = Padding::kExplicit,
+                   .pad_top = 1,
+                   .pad_bottom = 3,
+                   .pad_left = 2,
+                   .pad_right = 0});
+  return cases;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference kernels against central differences.
+
+class Conv2dRefGradientTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(Conv2dRefGradientTest, MatchesCentralDifferences) {
+  const ConvCase& c = GetParam();
+  const Window2D win = c.window();
+  if (c.padding == Padding::kSame) {  // the explicit padding reproduces Keras' 'same' size
+    ASSERT_EQ(c.dst()[1], conv_output_size(c.h, c.kh, c.sh, c.dh, true));
+    ASSERT_EQ(c.dst()[2], conv_output_size(c.w, c.kw, c.sw, c.dw, true));
+  }
+  OwnedTensor src(c.src(), 11), weights(c.weights(), 12), bias(Shape{c.oc}, 13);
+  OwnedTensor dst(c.dst());
+  const std::vector<float> lw = testing::loss_weights(dst.shape.num_elements(), 14);
+  const TensorView bias_view = c.bias ? bias.view() : TensorView();
+  auto loss = [&] {
+    conv2d_fwd_ref(win, src.view(), weights.view(), bias_view, dst.view());
+    return testing::weighted_sum(dst.values, lw);
+  };
+
+  std::vector<float> diff_dst = lw;
+  OwnedTensor diff_src(c.src()), diff_weights(c.weights()), diff_bias(Shape{c.oc});
+  const TensorView diff_dst_view(diff_dst.data(), c.dst());
+  conv2d_bwd_data_ref(win, diff_dst_view, weights.view(), diff_src.view());
+  conv2d_bwd_weights_ref(win, src.view(), diff_dst_view, diff_weights.view(),
+                         c.bias ? diff_bias.view() : TensorView());
+
+  std::vector<std::vector<float>*> inputs = {&src.values, &weights.values};
+  std::vector<std::vector<float>> analytic = {diff_src.values, diff_weights.values};
+  if (c.bias) {
+    inputs.push_back(&bias.values);
+    analytic.push_back(diff_bias.values);
+  }
+  EXPECT_TRUE(testing::gradient_check(loss, inputs, analytic));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dRefGradientTest, ::testing::ValuesIn(small_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Conv2dRefTest, ComputesHandWorkedExample) {
+  // src 1x3x3x1 = 1..9, weights 2x2x1x1 = [[1, 0], [0, -1]], bias 0.5, valid, stride 1:
+  // each output is x[i][j] - x[i+1][j+1] + 0.5 = -4 + 0.5.
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9}, k = {1, 0, 0, -1}, b = {0.5f};
+  std::vector<float> y(4, 0.f);
+  Window2D win;
+  win.kernel_h = win.kernel_w = 2;
+  conv2d_fwd_ref(win, TensorView(x.data(), Shape{1, 3, 3, 1}),
+                 TensorView(k.data(), Shape{2, 2, 1, 1}), TensorView(b.data(), Shape{1}),
+                 TensorView(y.data(), Shape{1, 2, 2, 1}));
+  EXPECT_EQ(y, std::vector<float>(4, -3.5f));
+}
+
+TEST(Conv2dRefTest, RejectsInconsistentShapes) {
+  std::vector<float> buffer(1024, 1.f);
+  Window2D win;
+  win.kernel_h = win.kernel_w = 3;
+  const TensorView src(buffer.data(), Shape{1, 5, 5, 2});
+  const TensorView weights(buffer.data(), Shape{3, 3, 2, 4});
+  EXPECT_THROW(
+      conv2d_fwd_ref(win, src, weights, TensorView(), TensorView(buffer.data(), Shape{1, 4, 3, 4})),
+      Error);
+  EXPECT_THROW(conv2d_fwd_ref(win, src, TensorView(buffer.data(), Shape{3, 3, 3, 4}), TensorView(),
+                              TensorView(buffer.data(), Shape{1, 3, 3, 4})),
+               Error);
+  EXPECT_THROW(conv2d_fwd_ref(win, src, weights, TensorView(buffer.data(), Shape{3}),
+                              TensorView(buffer.data(), Shape{1, 3, 3, 4})),
+               Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// oneDNN kernels against the reference.
+
+// Returns atol for comparing against `expected`: 1e-4 of its largest magnitude (at least 1e-6).
+double scaled_atol(const std::vector<float>& expected) {
+  double largest = 0.0;
+  for (float v : expected) largest = std::max(largest, static_cast<double>(std::fabs(v)));
+  return std::max(1e-4 * largest, 1e-6);
+}
+
+// An output or scratch span with guard bytes, prefilled with NaNs so that an element the kernel
+// forgets to write fails the comparison.
+struct GuardedFloats {
+  GuardedBuffer buffer;
+  int64_t count;
+  explicit GuardedFloats(int64_t n) : buffer(n * 4), count(n) {
+    std::fill_n(data(), n, std::numeric_limits<float>::quiet_NaN());
+  }
+  float* data() { return static_cast<float*>(buffer.data()); }
+  std::vector<float> values() { return {data(), data() + count}; }
+};
+
+GuardedBuffer garbage_scratch(int64_t bytes) {
+  GuardedBuffer scratch(bytes);
+  std::memset(scratch.data(), 0xff, static_cast<size_t>(bytes));  // NaN floats
+  return scratch;
+}
+
+// Sets LEANTRAIN_CONV_WEIGHTS for one scope, so both weight paths are tested.
+class ScopedWeightsLayout {
+ public:
+  explicit ScopedWeightsLayout(const char* value) {
+    if (const char* old = std::getenv(kName)) {
+      old_ = old;
+      had_ = true;
+    }
+    if (value) {
+      setenv(kName, value, 1);
+    } else {
+      unsetenv(kName);
+    }
+  }
+  ~ScopedWeightsLayout() {
+    if (had_) {
+      setenv(kName, old_.c_str(), 1);
+    } else {
+      unsetenv(kName);
+    }
+  }
+
+ private:
+  static constexpr const char* kName = "LEANTRAIN_CONV_WEIGHTS";
+  std::string old_;
+  bool had_ = false;
+};
+
+void expect_dnnl_matches_reference(const ConvCase& c, const char* layout) {
+  SCOPED_TRACE(std::string("weights layout ") + (layout ? layout : "default"));
+  const ScopedWeightsLayout scoped(layout);
+  const Window2D win = c.window();
+  OwnedTensor src(c.src(), 21), weights(c.weights(), 22), bias(Shape{c.oc}, 23);
+  OwnedTensor diff_dst(c.dst(), 24);
+  const TensorView bias_view = c.bias ? bias.view() : TensorView();
+
+  {  // Forward.
+    OwnedTensor expected(c.dst());
+    conv2d_fwd_ref(win, src.view(), weights.view(), bias_view, expected.view());
+    const ConvFwdDnnl k(win, c.shapes());
+    GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
+    GuardedFloats dst(expected.shape.num_elements());
+    k.run(src.data(), weights.data(), c.bias ? bias.data() : nullptr, dst.data(), scratch.data());
+    EXPECT_TRUE(
+        testing::all_close(dst.values(), expected.values, 1e-4, scaled_atol(expected.values)))
+        << "forward";
+    EXPECT_TRUE(scratch.guards_intact()) << "forward scratch";
+    EXPECT_TRUE(dst.buffer.guards_intact()) << "forward dst";
+  }
+  {  // Backward data.
+    OwnedTensor expected(c.src());
+    conv2d_bwd_data_ref(win, diff_dst.view(), weights.view(), expected.view());
+    const ConvBwdDataDnnl k(win, c.shapes());
+    GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
+    GuardedFloats diff_src(expected.shape.num_elements());
+    k.run(diff_dst.data(), weights.data(), diff_src.data(), scratch.data());
+    EXPECT_TRUE(
+        testing::all_close(diff_src.values(), expected.values, 1e-4, scaled_atol(expected.values)))
+        << "backward data";
+    EXPECT_TRUE(scratch.guards_intact()) << "backward data scratch";
+    EXPECT_TRUE(diff_src.buffer.guards_intact()) << "backward data diff_src";
+  }
+  {  // Backward weights.
+    OwnedTensor expected_weights(c.weights()), expected_bias(Shape{c.oc});
+    conv2d_bwd_weights_ref(win, src.view(), diff_dst.view(), expected_weights.view(),
+                           c.bias ? expected_bias.view() : TensorView());
+    const ConvBwdWeightsDnnl k(win, c.shapes());
+    GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
+    GuardedFloats diff_weights(expected_weights.shape.num_elements()), diff_bias(c.oc);
+    k.run(src.data(), diff_dst.data(), diff_weights.data(), c.bias ? diff_bias.data() : nullptr,
+          scratch.data());
+    EXPECT_TRUE(testing::all_close(diff_weights.values(), expected_weights.values, 1e-4,
+                                   scaled_atol(expected_weights.values)))
+        << "backward weights";
+    if (c.bias) {
+      EXPECT_TRUE(testing::all_close(diff_bias.values(), expected_bias.values, 1e-4,
+                                     scaled_atol(expected_bias.values)))
+          << "backward bias";
+    }
+    EXPECT_TRUE(scratch.guards_intact()) << "backward weights scratch";
+    EXPECT_TRUE(diff_weights.buffer.guards_intact()) << "backward weights diff_weights";
+    EXPECT_TRUE(diff_bias.buffer.guards_intact()) << "backward weights diff_bias";
+  }
+}
+
+class Conv2dDnnlTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(Conv2dDnnlTest, MatchesReferenceWithDefaultWeightsLayout) {
+  expect_dnnl_matches_reference(GetParam(), nullptr);
+}
+
+TEST_P(Conv2dDnnlTest, MatchesReferenceWithKerasWeightsLayout) {
+  expect_dnnl_matches_reference(GetParam(), "plain");
+}
+
+TEST_P(Conv2dDnnlTest, MatchesReferenceWithOneDnnWeightsLayout) {
+  expect_dnnl_matches_reference(GetParam(), "any");
+}
+
+INSTANTIATE_TEST_SUITE_P(Small, Conv2dDnnlTest, ::testing::ValuesIn(small_cases()),
+                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Large, Conv2dDnnlTest, ::testing::ValuesIn(large_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Conv2dDnnlTest, ConstructorsRejectInconsistentShapes) {
+  Window2D win;
+  win.kernel_h = win.kernel_w = 3;
+  const ConvShapes wrong_dst{{2, 5, 5, 3}, {3, 3, 3, 4}, {2, 3, 4, 4}, true, false};
+  const ConvShapes wrong_channels{{2, 5, 5, 3}, {3, 3, 2, 4}, {2, 3, 3, 4}, true, false};
+  for (const ConvShapes& s : {wrong_dst, wrong_channels}) {
+    try {
+      const ConvFwdDnnl k(win, s);
+      ADD_FAILURE() << "expected an Error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("ConvFwdDnnl"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(ConvBwdDataDnnl(win, s), Error);
+    EXPECT_THROW(ConvBwdWeightsDnnl(win, s), Error);
+  }
+}
+
+TEST(Conv2dDnnlTest, RunsRepeatedlyWithTheSameResult) {
+  const ConvCase c = large_cases()[1];
+  OwnedTensor src(c.src(), 31), weights(c.weights(), 32), bias(Shape{c.oc}, 33);
+  const ConvFwdDnnl k(c.window(), c.shapes());
+  GuardedBuffer scratch(k.scratch_bytes());
+  OwnedTensor first(c.dst()), second(c.dst());
+  k.run(src.data(), weights.data(), bias.data(), first.data(), scratch.data());
+  k.run(src.data(), weights.data(), bias.data(), second.data(), scratch.data());
+  EXPECT_EQ(first.values, second.values);
+}
+
+}  // namespace
+}  // namespace leantrain::kernels
