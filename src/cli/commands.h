@@ -14,7 +14,5 @@ void add_summary_command(CLI::App& app);
 
 // Parses "28x28x1" into a shape; throws Error(kInvalidArgument) naming the text.
 Shape parse_shape(const std::string& text);
-// Sets the number of threads our kernels and oneDNN use (OpenMP).
-void set_threads(int threads);
 
 }  // namespace leantrain::cli

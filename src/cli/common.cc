@@ -1,5 +1,3 @@
-#include <omp.h>
-
 #include <sstream>
 
 #include "cli/commands.h"
@@ -24,11 +22,6 @@ Shape parse_shape(const std::string& text) {
   }
   LT_CHECK(!dims.empty(), kInvalidArgument, "bad shape '", text, "': expected e.g. 28x28x1");
   return Shape(dims);
-}
-
-void set_threads(int threads) {
-  LT_CHECK(threads >= 1, kInvalidArgument, "--threads must be >= 1, got ", threads);
-  omp_set_num_threads(threads);
 }
 
 }  // namespace leantrain::cli

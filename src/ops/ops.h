@@ -73,4 +73,9 @@ OpPtr sgd_update(float momentum, bool nesterov);  // (param, grad[, velocity])
 OpPtr adam_update(float beta_1, float beta_2, float epsilon,
                   float weight_decay);  // (param, grad, m, v)
 
+// Runs one tiny convolution and matrix product so that the engine's process-wide state (oneDNN
+// engine and stream, OpenMP threads, oneDNN's shared JIT GEMM kernels) exists before any model
+// is built. Idempotent in effect; costs a few megabytes of resident memory once per process.
+void warm_up_kernels();
+
 }  // namespace leantrain::ops

@@ -152,6 +152,7 @@ std::string MemoryReport::to_string() const {
   out += line("  kept for backward", kept_for_backward_bytes);
   out += line("arena: evaluation step", eval_arena_bytes);
   out += line("arena (shared)", arena_bytes);
+  out += line("input pipeline", pipeline_bytes);
   out += line("predicted peak", predicted_peak_bytes);
   char buf[160];
   std::snprintf(
@@ -264,7 +265,7 @@ runtime::Program& Trainer::evaluation_program(int64_t batch_size) {
 runtime::PersistentStore& Trainer::store() { return *store_; }
 const runtime::SharedArena& Trainer::arena() const { return *arena_; }
 
-MemoryReport Trainer::plan(int64_t batch_size) {
+MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t validation_count) {
   LT_CHECK(batch_size > 0, kInvalidArgument, "batch_size must be positive, got ", batch_size);
   runtime::Program& train = training_program(batch_size);
   runtime::Program& eval = evaluation_program(batch_size);
@@ -283,7 +284,9 @@ MemoryReport Trainer::plan(int64_t batch_size) {
   }
   r.step_buffers_bytes = train.plan().sum_of_buffers_bytes();
   r.kept_for_backward_bytes = kept_for_backward(train);
-  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes;
+  r.pipeline_bytes =
+      data::Batcher::bytes_for(train_count) + data::Batcher::bytes_for(validation_count);
+  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes + r.pipeline_bytes;
   return r;
 }
 

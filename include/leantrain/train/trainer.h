@@ -92,10 +92,11 @@ struct MemoryReport {
   int64_t train_arena_bytes = 0;        // planned arena of the training step
   int64_t eval_arena_bytes = 0;         // planned arena of the evaluation step
   int64_t arena_bytes = 0;              // the shared arena: the larger of the two
+  int64_t pipeline_bytes = 0;           // the input pipeline's buffers (epoch orders)
   int64_t scratch_bytes = 0;            // kernel scratch inside the training arena (sum)
   int64_t step_buffers_bytes = 0;       // sum of the training step's buffers with no reuse
   int64_t kept_for_backward_bytes = 0;  // forward tensors the backward pass reads
-  int64_t predicted_peak_bytes = 0;     // persistent + arena
+  int64_t predicted_peak_bytes = 0;     // persistent + arena + pipeline
   // Printable block, as `leantrain summary` and `fit` show it.
   std::string to_string() const;
 };
@@ -111,8 +112,9 @@ class Trainer {
   ~Trainer();
 
   // Compiles the training and evaluation programs for `batch_size` (if not yet) and returns
-  // what they will take. Everything here is known before the first step.
-  MemoryReport plan(int64_t batch_size);
+  // what they will take, with the input pipeline of a fit over `train_count` examples validated
+  // on `validation_count`. Everything here is known before the first step.
+  MemoryReport plan(int64_t batch_size, int64_t train_count = 0, int64_t validation_count = 0);
   // Trains for options.epochs epochs over `train` (labels must be < the model's output width).
   // The last partial batch is trained on with a program compiled for its size.
   History fit(const data::LabeledImages& train, const FitOptions& options);
