@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include "leantrain/core/rng.h"
+#include "leantrain/data/batcher.h"
 #include "leantrain/runtime/program.h"
+#include "testing/testing.h"
 #include "train/progress.h"
 
 namespace leantrain::train {
@@ -91,6 +93,53 @@ TEST(TrainerTest, FastAndReferenceKernelsTrainAlike) {
         .loss;
   };
   EXPECT_NEAR(run(graph::KernelChoice::kFast), run(graph::KernelChoice::kReference), 1e-3);
+}
+
+// A whole training graph (conv, batch norm, pooling, flatten, dense, dropout, loss) against
+// central differences: perturb sampled parameters in the store, rerun the step, read the loss.
+// The learning rate is so small that the update leaves every float parameter unchanged. The
+// activations are smooth ones: relu and max-pool kinks lie everywhere in a whole network and
+// are checked op by op (tests/ops) with inputs kept away from them.
+TEST(TrainerTest, WholeModelGradientMatchesCentralDifferences) {
+  const data::LabeledImages train = quadrant_images(8, 4);
+  for (graph::KernelChoice k : {graph::KernelChoice::kReference, graph::KernelChoice::kFast}) {
+    const nn::Sequential model(Shape{12, 12, 1},
+                               {nn::Conv2D({.filters = 4, .kernel_size = 3, .activation = "swish"}),
+                                nn::BatchNormalization(), nn::AveragePooling2D(), nn::Flatten(),
+                                nn::Dense({.units = 16, .activation = "tanh"}),
+                                nn::Dropout({.rate = 0.25f}), nn::Dense({.units = 4})});
+    Trainer trainer(model, {.optimizer = SGD({.learning_rate = 1e-30f}), .seed = 2, .kernels = k});
+    runtime::Program& p = trainer.training_program(8);
+    data::Batcher batcher(train, 8, false, 0);
+    batcher.start_epoch(0);
+    const graph::StepState state{5, 1e-30f, 9};
+    auto loss = [&]() -> double {
+      // Inputs are consumed by the step (their bytes are reused once read): refill every run.
+      batcher.fill(0, p.view("input").f32(), p.view("labels").i32());
+      p.run(state);
+      return p.view("loss").f32()[0];
+    };
+    for (const nn::ModelVariable& v : model.variables()) {
+      if (!v.variable.trainable) continue;
+      loss();  // gradients at the unperturbed parameters
+      const TensorView param = trainer.store().view(v.full_name());
+      const TensorView grad = trainer.store().view(v.full_name() + "/grad");
+      const std::vector<float> analytic(grad.f32(), grad.f32() + grad.num_elements());
+      // Check every element of small tensors and a stride through big ones.
+      const int64_t stride = std::max<int64_t>(1, param.num_elements() / 40);
+      for (int64_t i = 0; i < param.num_elements(); i += stride) {
+        std::vector<float> x{param.f32()[i]};
+        auto f = [&]() {
+          param.f32()[i] = x[0];
+          return loss();
+        };
+        EXPECT_TRUE(testing::gradient_check(f, {&x}, {{analytic[static_cast<size_t>(i)]}}, 1e-2,
+                                            3e-2, 3e-4))
+            << v.full_name() << "[" << i << "]";
+        param.f32()[i] = x[0];
+      }
+    }
+  }
 }
 
 TEST(TrainerTest, PlanIsKnownBeforeTheFirstStepAndReusesBuffers) {
