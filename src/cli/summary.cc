@@ -2,7 +2,9 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "leantrain/memory/planner.h"
 #include "leantrain/nn/zoo.h"
+#include "leantrain/runtime/program.h"
 #include "leantrain/train/trainer.h"
 
 namespace leantrain::cli {
@@ -13,6 +15,7 @@ void add_summary_command(CLI::App& app) {
     std::string input = "28x28x1";
     int64_t classes = 10;
     int64_t batch_size = 128;
+    bool show_plan = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("summary", "Print a model's layers and memory plan");
@@ -21,12 +24,19 @@ void add_summary_command(CLI::App& app) {
   cmd->add_option("--classes", args->classes, "Output classes")->capture_default_str();
   cmd->add_option("--batch-size", args->batch_size, "Batch size to plan for")
       ->capture_default_str();
+  cmd->add_flag("--show-plan", args->show_plan,
+                "Also print the training step's arena: every buffer's offset and lifetime");
   cmd->callback([args] {
     const nn::Sequential model =
         nn::make_model(args->model, parse_shape(args->input), args->classes);
     std::cout << model.summary();
     train::Trainer trainer(model, {});
     std::cout << "\n" << trainer.plan(args->batch_size).to_string();
+    if (args->show_plan) {
+      const graph::GraphMemoryPlan& plan = trainer.training_program(args->batch_size).plan();
+      std::cout << "\nTraining step arena (steps are nodes in schedule order):\n"
+                << memory::format_plan(plan.slots.slots, plan.plan);
+    }
   });
 }
 

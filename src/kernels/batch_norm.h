@@ -20,10 +20,10 @@ void batch_norm_fwd_inference_ref(const TensorView& src, const TensorView& gamma
                                   const TensorView& moving_var, float epsilon,
                                   const TensorView& dst);
 // Backward of the training forward: diff_src (..., C), diff_gamma, diff_beta (C).
-void batch_norm_bwd_ref(const TensorView& src, const TensorView& diff_dst,
-                        const TensorView& gamma, const TensorView& batch_mean,
-                        const TensorView& batch_var, float epsilon, const TensorView& diff_src,
-                        const TensorView& diff_gamma, const TensorView& diff_beta);
+void batch_norm_bwd_ref(const TensorView& src, const TensorView& diff_dst, const TensorView& gamma,
+                        const TensorView& batch_mean, const TensorView& batch_var, float epsilon,
+                        const TensorView& diff_src, const TensorView& diff_gamma,
+                        const TensorView& diff_beta);
 // moving = moving * momentum + batch * (1 - momentum), for mean and variance (Keras' rule).
 void batch_norm_update_moving(const TensorView& batch_mean, const TensorView& batch_var,
                               float momentum, const TensorView& moving_mean,

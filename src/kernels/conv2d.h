@@ -21,20 +21,27 @@ struct Window2D {
 
 // Keras' output size: 'valid' floor((in - d*(k-1) - 1)/s) + 1; 'same' ceil(in/s).
 // Throws Error(kInvalidArgument) when 'valid' leaves no output.
-int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
-                         bool same);
+int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, bool same);
 // TensorFlow's SAME placement: total = max((out-1)*s + (k-1)*d + 1 - in, 0); before =
 // total/2, after = total - before (the extra pixel goes bottom/right).
-void same_padding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
-                  int64_t* pad_before, int64_t* pad_after);
+void same_padding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t* pad_before,
+                  int64_t* pad_after);
+
+namespace detail {
+// Throws Error(kInvalidArgument), naming `who` and the shapes, unless src (N, IH, IW, IC),
+// weights (KH, KW, IC, OC) or depthwise (KH, KW, IC, M), and dst (N, OH, OW, OC or IC*M) agree
+// with the window `w`. Shared by every convolution kernel.
+void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
+                       bool depthwise, const char* who);
+}  // namespace detail
 
 // Shapes: src (N, IH, IW, IC) f32; weights (KH, KW, IC, OC) f32; bias (OC) f32 or empty view;
 // dst (N, OH, OW, OC) f32.
 void conv2d_fwd_ref(const Window2D& w, const TensorView& src, const TensorView& weights,
                     const TensorView& bias, const TensorView& dst);
 // diff_src (N, IH, IW, IC) from diff_dst and weights.
-void conv2d_bwd_data_ref(const Window2D& w, const TensorView& diff_dst,
-                         const TensorView& weights, const TensorView& diff_src);
+void conv2d_bwd_data_ref(const Window2D& w, const TensorView& diff_dst, const TensorView& weights,
+                         const TensorView& diff_src);
 // diff_weights (KH, KW, IC, OC) and diff_bias (OC, or empty) from src and diff_dst.
 void conv2d_bwd_weights_ref(const Window2D& w, const TensorView& src, const TensorView& diff_dst,
                             const TensorView& diff_weights, const TensorView& diff_bias);
@@ -45,9 +52,8 @@ void depthwise_fwd_ref(const Window2D& w, const TensorView& src, const TensorVie
                        const TensorView& bias, const TensorView& dst);
 void depthwise_bwd_data_ref(const Window2D& w, const TensorView& diff_dst,
                             const TensorView& weights, const TensorView& diff_src);
-void depthwise_bwd_weights_ref(const Window2D& w, const TensorView& src,
-                               const TensorView& diff_dst, const TensorView& diff_weights,
-                               const TensorView& diff_bias);
+void depthwise_bwd_weights_ref(const Window2D& w, const TensorView& src, const TensorView& diff_dst,
+                               const TensorView& diff_weights, const TensorView& diff_bias);
 
 // The shapes one convolution runs on; `depthwise` selects the depthwise weight layout.
 struct ConvShapes {

@@ -8,11 +8,6 @@
 
 namespace leantrain::kernels {
 
-namespace detail {
-void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
-                       bool depthwise, const char* who);
-}  // namespace detail
-
 namespace {
 
 void check_bias(const TensorView& bias, int64_t channels, const char* who) {

@@ -31,9 +31,6 @@ void same_padding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, 
 
 namespace detail {
 
-// Throws Error(kInvalidArgument), naming `who` and the shapes, unless src (N, IH, IW, IC),
-// weights (KH, KW, IC, OC) or depthwise (KH, KW, IC, M), and dst (N, OH, OW, OC or IC*M) agree
-// with the window `w`. Declared (by signature only) in the kernel files that call it.
 void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
                        bool depthwise, const char* who) {
   const auto describe = [&] {

@@ -29,11 +29,10 @@ class DenseDnnl {
   int64_t bwd_weights_scratch_bytes() const;
   void fwd(const float* src, const float* weights, const float* bias, float* dst,
            void* scratch) const;
-  void bwd_data(const float* diff_dst, const float* weights, float* diff_src,
-                void* scratch) const;
+  void bwd_data(const float* diff_dst, const float* weights, float* diff_src, void* scratch) const;
   // `diff_bias` may be null when has_bias is false.
-  void bwd_weights(const float* src, const float* diff_dst, float* diff_weights,
-                   float* diff_bias, void* scratch) const;
+  void bwd_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias,
+                   void* scratch) const;
 
  private:
   struct Impl;

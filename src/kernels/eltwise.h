@@ -16,11 +16,11 @@ bool activation_grad_uses_dst(Activation act);
 void activation_fwd_ref(Activation act, const float* src, float* dst, int64_t n);
 // diff_src[i] = diff_dst[i] * act'(.), where `saved` is dst or src per
 // activation_grad_uses_dst(). Relu's gradient at 0 is 0; Relu6's is 0 at 0 and at 6.
-void activation_bwd_ref(Activation act, const float* saved, const float* diff_dst,
-                        float* diff_src, int64_t n);
+void activation_bwd_ref(Activation act, const float* saved, const float* diff_dst, float* diff_src,
+                        int64_t n);
 void activation_fwd_fast(Activation act, const float* src, float* dst, int64_t n);
-void activation_bwd_fast(Activation act, const float* saved, const float* diff_dst,
-                         float* diff_src, int64_t n);
+void activation_bwd_fast(Activation act, const float* saved, const float* diff_dst, float* diff_src,
+                         int64_t n);
 
 // dst[i] = a[i] + b[i] (may alias a or b).
 void add_ref(const float* a, const float* b, float* dst, int64_t n);

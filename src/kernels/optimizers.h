@@ -13,8 +13,7 @@ struct SgdHyper {
   float momentum = 0.0f;
   bool nesterov = false;
 };
-void sgd_update_ref(const SgdHyper& h, float* param, const float* grad, float* velocity,
-                    int64_t n);
+void sgd_update_ref(const SgdHyper& h, float* param, const float* grad, float* velocity, int64_t n);
 void sgd_update_fast(const SgdHyper& h, float* param, const float* grad, float* velocity,
                      int64_t n);
 

@@ -6,27 +6,13 @@
 
 #include <immintrin.h>
 
+#include "kernels/fast_math.h"
 #include "kernels/optimizers.h"
 
 namespace leantrain::kernels {
 namespace {
 
-// Below kParallelMin parameters thread start-up costs more than it saves; kGrain per task.
-constexpr int64_t kParallelMin = 32768;
-constexpr int64_t kGrain = 16384;
-
-// Calls body(begin, end) over [0, n): serially when n is small, else in kGrain chunks shared
-// statically among the OpenMP threads.
-template <typename Body>
-void for_chunks(int64_t n, const Body& body) {
-  if (n < kParallelMin) {
-    body(int64_t{0}, n);
-    return;
-  }
-  const int64_t chunks = (n + kGrain - 1) / kGrain;
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < chunks; ++k) body(k * kGrain, std::min(n, (k + 1) * kGrain));
-}
+using fast::for_chunks;
 
 }  // namespace
 

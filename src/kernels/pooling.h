@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "leantrain/core/tensor.h"
 #include "kernels/conv2d.h"
+#include "leantrain/core/tensor.h"
 
 namespace leantrain::kernels {
 

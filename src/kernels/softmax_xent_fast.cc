@@ -6,44 +6,18 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/fast_math.h"
 #include "kernels/softmax_xent.h"
 
 namespace leantrain::kernels {
 namespace {
 
-// Below kParallelMin logits thread start-up costs more than it saves.
-constexpr int64_t kParallelMin = 32768;
+using fast::exp_approx;
+using fast::kParallelMin;
+
 // The loss is summed per block of rows, then over blocks in order; at most kMaxBlocks blocks so
 // the partial sums fit on the stack.
 constexpr int64_t kMaxBlocks = 256;
-
-// exp(x), relative error ~1.2e-7 (Cephes' expf polynomial), branch-free so that it vectorizes;
-// the same function as in eltwise_fast.cc. Inputs are clamped to [-87, 88].
-[[gnu::always_inline]] inline float exp_approx(float x) {
-  constexpr int32_t kBits87 = std::bit_cast<int32_t>(87.0f);
-  constexpr int32_t kBits88 = std::bit_cast<int32_t>(88.0f);
-  constexpr int32_t kSignBit = std::bit_cast<int32_t>(-0.0f);
-  const int32_t bits = std::bit_cast<int32_t>(x);
-  const int32_t limit = kBits88 - ((bits >> 31) & (kBits88 - kBits87));  // 87 if x < 0
-  int32_t magnitude = bits & ~kSignBit;
-  magnitude = magnitude < limit ? magnitude : limit;
-  x = std::bit_cast<float>(magnitude | (bits & kSignBit));
-
-  constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float t = x * 1.44269504088896341f + kShifter;
-  const float k = t - kShifter;  // round(x / ln 2)
-  const int32_t ki = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kShifter);
-  float r = x - k * 0.693359375f;  // ln 2 split in two for an exact reduction
-  r = r + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
-  return y * std::bit_cast<float>((ki + 127) << 23);  // y * 2^k
-}
 
 float row_max(const float* row, int64_t c) {
   float max = row[0];
