@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "leantrain/core/error.h"
+#include "leantrain/core/format.h"
 
 namespace leantrain::data {
 namespace {
@@ -25,17 +26,6 @@ using internal::str_cat;
 // file_bytes * kMaxInflateRatio is certainly truncated, so we never allocate for it up front.
 constexpr int64_t kMaxInflateRatio = 1040;
 constexpr int64_t kChunkBytes = 64 * 1024;
-
-// Returns `n` with thousands separators: 47040000 -> "47,040,000".
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 // Returns "1f 8b 08 00" for the n bytes at p.
 std::string hex_bytes(const uint8_t* p, int n) {

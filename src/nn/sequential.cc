@@ -3,20 +3,11 @@
 #include <map>
 
 #include "leantrain/core/error.h"
+#include "leantrain/core/format.h"
 #include "leantrain/memory/arena.h"
 
 namespace leantrain::nn {
 namespace {
-
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 // Display width of UTF-8 text (every code point counts one column).
 size_t columns(const std::string& s) {

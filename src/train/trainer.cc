@@ -96,6 +96,21 @@ std::string line(const char* label, int64_t bytes) {
   return buf;
 }
 
+// Adds the model's forward pass for a batch, the labels input, the loss and the count of correct
+// predictions (both read by the host after the step); returns the loss.
+ValueId add_model_and_loss(graph::Graph& g, const nn::Sequential& model, int64_t batch_size,
+                           bool training) {
+  const nn::BuiltModel built = model.build(g, batch_size, training);
+  const ValueId labels = g.add_value("labels", {Shape{batch_size}, DType::kI32}, ValueKind::kInput);
+  const ValueId loss =
+      g.add(ops::softmax_cross_entropy(), {built.output, labels}, "loss", graph::Phase::kLoss);
+  const ValueId correct =
+      g.add(ops::top1_correct(), {built.output, labels}, "correct", graph::Phase::kLoss);
+  g.value(loss).is_output = true;
+  g.value(correct).is_output = true;
+  return loss;
+}
+
 }  // namespace
 
 std::string Optimizer::name() const {
@@ -111,33 +126,27 @@ std::string Optimizer::name() const {
 }
 
 Optimizer SGD(const SGDOptions& o) {
-  Optimizer opt;
-  opt.kind = Optimizer::Kind::kSgd;
-  opt.learning_rate = o.learning_rate;
-  opt.momentum = o.momentum;
-  opt.nesterov = o.nesterov;
-  return opt;
+  return {.kind = Optimizer::Kind::kSgd,
+          .learning_rate = o.learning_rate,
+          .momentum = o.momentum,
+          .nesterov = o.nesterov};
 }
 
 Optimizer Adam(const AdamOptions& o) {
-  Optimizer opt;
-  opt.kind = Optimizer::Kind::kAdam;
-  opt.learning_rate = o.learning_rate;
-  opt.beta_1 = o.beta_1;
-  opt.beta_2 = o.beta_2;
-  opt.epsilon = o.epsilon;
-  return opt;
+  return {.kind = Optimizer::Kind::kAdam,
+          .learning_rate = o.learning_rate,
+          .beta_1 = o.beta_1,
+          .beta_2 = o.beta_2,
+          .epsilon = o.epsilon};
 }
 
 Optimizer AdamW(const AdamWOptions& o) {
-  Optimizer opt;
-  opt.kind = Optimizer::Kind::kAdamW;
-  opt.learning_rate = o.learning_rate;
-  opt.weight_decay = o.weight_decay;
-  opt.beta_1 = o.beta_1;
-  opt.beta_2 = o.beta_2;
-  opt.epsilon = o.epsilon;
-  return opt;
+  return {.kind = Optimizer::Kind::kAdamW,
+          .learning_rate = o.learning_rate,
+          .beta_1 = o.beta_1,
+          .beta_2 = o.beta_2,
+          .epsilon = o.epsilon,
+          .weight_decay = o.weight_decay};
 }
 
 std::string MemoryReport::to_string() const {
@@ -198,14 +207,7 @@ void Trainer::initialize_variables() {
 
 graph::Graph Trainer::build_training_graph(int64_t batch_size) const {
   graph::Graph g;
-  const nn::BuiltModel built = model_.build(g, batch_size, /*training=*/true);
-  const ValueId labels = g.add_value("labels", {Shape{batch_size}, DType::kI32}, ValueKind::kInput);
-  const ValueId loss =
-      g.add(ops::softmax_cross_entropy(), {built.output, labels}, "loss", graph::Phase::kLoss);
-  const ValueId correct =
-      g.add(ops::top1_correct(), {built.output, labels}, "correct", graph::Phase::kLoss);
-  g.value(loss).is_output = true;
-  g.value(correct).is_output = true;
+  const ValueId loss = add_model_and_loss(g, model_, batch_size, /*training=*/true);
 
   const std::map<ValueId, ValueId> grads = graph::add_backward(g, loss, ops::add(), ops::copy());
   const Optimizer& opt = options_.optimizer;
@@ -233,14 +235,7 @@ graph::Graph Trainer::build_training_graph(int64_t batch_size) const {
 
 graph::Graph Trainer::build_evaluation_graph(int64_t batch_size) const {
   graph::Graph g;
-  const nn::BuiltModel built = model_.build(g, batch_size, /*training=*/false);
-  const ValueId labels = g.add_value("labels", {Shape{batch_size}, DType::kI32}, ValueKind::kInput);
-  const ValueId loss =
-      g.add(ops::softmax_cross_entropy(), {built.output, labels}, "loss", graph::Phase::kLoss);
-  const ValueId correct =
-      g.add(ops::top1_correct(), {built.output, labels}, "correct", graph::Phase::kLoss);
-  g.value(loss).is_output = true;
-  g.value(correct).is_output = true;
+  add_model_and_loss(g, model_, batch_size, /*training=*/false);
   return g;
 }
 
