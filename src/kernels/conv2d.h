@@ -33,6 +33,9 @@ namespace detail {
 // with the window `w`. Shared by every convolution kernel.
 void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
                        bool depthwise, const char* who);
+// Throws Error(kInvalidArgument), naming `who` and the bias shape, unless `bias` is an empty
+// view or has shape (channels).
+void check_bias(const TensorView& bias, int64_t channels, const char* who);
 }  // namespace detail
 
 // Shapes: src (N, IH, IW, IC) f32; weights (KH, KW, IC, OC) f32; bias (OC) f32 or empty view;

@@ -1,5 +1,6 @@
 // Window geometry shared by the convolution kernels: Keras' output sizes, TensorFlow's 'same'
-// padding placement, and the shape check every convolution kernel runs before it computes.
+// padding placement, and the shape and bias checks every convolution kernel runs before it
+// computes.
 #include "kernels/conv2d.h"
 
 #include <string>
@@ -66,6 +67,12 @@ void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights
   LT_CHECK(dst[0] == src[0] && dst[1] == out_h && dst[2] == out_w && dst[3] == out_channels,
            kInvalidArgument, describe(), ": dst must be (", src[0], ", ", out_h, ", ", out_w, ", ",
            out_channels, ")");
+}
+
+void check_bias(const TensorView& bias, int64_t channels, const char* who) {
+  if (bias.empty()) return;
+  LT_CHECK(bias.shape.rank() == 1 && bias.shape[0] == channels, kInvalidArgument, who, ": bias ",
+           bias.shape.to_string(), " must be (", channels, ") or an empty view");
 }
 
 }  // namespace detail

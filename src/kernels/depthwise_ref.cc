@@ -4,19 +4,7 @@
 
 #include <cstdint>
 
-#include "leantrain/core/error.h"
-
 namespace leantrain::kernels {
-
-namespace {
-
-void check_bias(const TensorView& bias, int64_t channels, const char* who) {
-  if (bias.empty()) return;
-  LT_CHECK(bias.shape.rank() == 1 && bias.shape[0] == channels, kInvalidArgument, who, ": bias ",
-           bias.shape.to_string(), " must be (", channels, ") or an empty view");
-}
-
-}  // namespace
 
 // dst[n, oh, ow, c*M + m] = bias[c*M + m] + sum over kh, kw of src[n, ih, iw, c] * w[kh, kw, c, m].
 // O(N*OH*OW*IC*M*KH*KW).
@@ -26,7 +14,7 @@ void depthwise_fwd_ref(const Window2D& w, const TensorView& src, const TensorVie
   const int64_t n_count = src.shape[0], ih_count = src.shape[1], iw_count = src.shape[2],
                 c_count = src.shape[3], m_count = weights.shape[3];
   const int64_t oh_count = dst.shape[1], ow_count = dst.shape[2], oc_count = dst.shape[3];
-  check_bias(bias, oc_count, "depthwise_fwd_ref");
+  detail::check_bias(bias, oc_count, "depthwise_fwd_ref");
   const float* x = src.f32();
   const float* k = weights.f32();
   const float* b = bias.empty() ? nullptr : bias.f32();
@@ -107,7 +95,7 @@ void depthwise_bwd_weights_ref(const Window2D& w, const TensorView& src, const T
                 c_count = src.shape[3], m_count = diff_weights.shape[3];
   const int64_t oh_count = diff_dst.shape[1], ow_count = diff_dst.shape[2],
                 oc_count = diff_dst.shape[3];
-  check_bias(diff_bias, oc_count, "depthwise_bwd_weights_ref");
+  detail::check_bias(diff_bias, oc_count, "depthwise_bwd_weights_ref");
   const float* x = src.f32();
   const float* dy = diff_dst.f32();
   float* dk = diff_weights.f32();

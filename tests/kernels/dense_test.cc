@@ -4,22 +4,21 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "leantrain/core/error.h"
+#include "testing/kernel_testing.h"
 #include "testing/testing.h"
 
 namespace leantrain::kernels {
 namespace {
 
+using testing::garbage_scratch;
 using testing::GuardedBuffer;
+using testing::GuardedFloats;
+using testing::matches_reference;
 using testing::OwnedTensor;
 
 struct DenseCase {
@@ -96,60 +95,10 @@ TEST(DenseRefTest, RejectsInconsistentShapes) {
   EXPECT_THROW(DenseDnnl(0, 3, 5, true), Error);
 }
 
-double scaled_atol(const std::vector<float>& expected) {
-  double largest = 0.0;
-  for (float v : expected) largest = std::max(largest, static_cast<double>(std::fabs(v)));
-  return std::max(1e-4 * largest, 1e-6);
-}
-
-// An output span with guard bytes, prefilled with NaNs so an unwritten element fails.
-struct GuardedFloats {
-  GuardedBuffer buffer;
-  int64_t count;
-  explicit GuardedFloats(int64_t n) : buffer(n * 4), count(n) {
-    std::fill_n(data(), n, std::numeric_limits<float>::quiet_NaN());
-  }
-  float* data() { return static_cast<float*>(buffer.data()); }
-  std::vector<float> values() { return {data(), data() + count}; }
-};
-
-GuardedBuffer garbage_scratch(int64_t bytes) {
-  GuardedBuffer scratch(bytes);
-  std::memset(scratch.data(), 0xff, static_cast<size_t>(bytes));
-  return scratch;
-}
-
-// Sets LEANTRAIN_DENSE_IMPL for one scope, so both oneDNN forms are tested.
-class ScopedDenseImpl {
- public:
-  explicit ScopedDenseImpl(const char* value) {
-    if (const char* old = std::getenv(kName)) {
-      old_ = old;
-      had_ = true;
-    }
-    if (value) {
-      setenv(kName, value, 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-  ~ScopedDenseImpl() {
-    if (had_) {
-      setenv(kName, old_.c_str(), 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-
- private:
-  static constexpr const char* kName = "LEANTRAIN_DENSE_IMPL";
-  std::string old_;
-  bool had_ = false;
-};
-
 void expect_dnnl_matches_reference(const DenseCase& c, const char* impl) {
   SCOPED_TRACE(std::string("implementation ") + (impl ? impl : "default"));
-  const ScopedDenseImpl scoped(impl);
+  // LEANTRAIN_DENSE_IMPL picks the oneDNN form, so that each is tested.
+  const testing::ScopedEnv scoped("LEANTRAIN_DENSE_IMPL", impl);
   OwnedTensor src(Shape{c.batch, c.in}, 71), weights(Shape{c.in, c.out}, 72),
       bias(Shape{c.out}, 73), diff_dst(Shape{c.batch, c.out}, 74);
   const DenseDnnl k(c.batch, c.in, c.out, c.bias);
@@ -160,9 +109,7 @@ void expect_dnnl_matches_reference(const DenseCase& c, const char* impl) {
     GuardedBuffer scratch = garbage_scratch(k.fwd_scratch_bytes());
     GuardedFloats dst(expected.shape.num_elements());
     k.fwd(src.data(), weights.data(), c.bias ? bias.data() : nullptr, dst.data(), scratch.data());
-    EXPECT_TRUE(
-        testing::all_close(dst.values(), expected.values, 1e-4, scaled_atol(expected.values)))
-        << "forward";
+    EXPECT_TRUE(matches_reference(dst.values(), expected.values)) << "forward";
     EXPECT_TRUE(scratch.guards_intact()) << "forward scratch";
     EXPECT_TRUE(dst.buffer.guards_intact()) << "forward dst";
   }
@@ -172,9 +119,7 @@ void expect_dnnl_matches_reference(const DenseCase& c, const char* impl) {
     GuardedBuffer scratch = garbage_scratch(k.bwd_data_scratch_bytes());
     GuardedFloats diff_src(expected.shape.num_elements());
     k.bwd_data(diff_dst.data(), weights.data(), diff_src.data(), scratch.data());
-    EXPECT_TRUE(
-        testing::all_close(diff_src.values(), expected.values, 1e-4, scaled_atol(expected.values)))
-        << "backward data";
+    EXPECT_TRUE(matches_reference(diff_src.values(), expected.values)) << "backward data";
     EXPECT_TRUE(scratch.guards_intact()) << "backward data scratch";
     EXPECT_TRUE(diff_src.buffer.guards_intact()) << "backward data diff_src";
   }
@@ -186,13 +131,10 @@ void expect_dnnl_matches_reference(const DenseCase& c, const char* impl) {
     GuardedFloats diff_weights(expected_weights.shape.num_elements()), diff_bias(c.out);
     k.bwd_weights(src.data(), diff_dst.data(), diff_weights.data(),
                   c.bias ? diff_bias.data() : nullptr, scratch.data());
-    EXPECT_TRUE(testing::all_close(diff_weights.values(), expected_weights.values, 1e-4,
-                                   scaled_atol(expected_weights.values)))
+    EXPECT_TRUE(matches_reference(diff_weights.values(), expected_weights.values))
         << "backward weights";
     if (c.bias) {
-      EXPECT_TRUE(testing::all_close(diff_bias.values(), expected_bias.values, 1e-4,
-                                     scaled_atol(expected_bias.values)))
-          << "backward bias";
+      EXPECT_TRUE(matches_reference(diff_bias.values(), expected_bias.values)) << "backward bias";
     }
     EXPECT_TRUE(scratch.guards_intact()) << "backward weights scratch";
     EXPECT_TRUE(diff_weights.buffer.guards_intact()) << "backward weights diff_weights";

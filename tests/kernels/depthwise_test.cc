@@ -2,26 +2,20 @@
 // (grouped convolution, ConvShapes::depthwise) against the reference, inside guard bytes.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "kernels/conv2d.h"
 #include "leantrain/core/error.h"
+#include "testing/conv_testing.h"
 #include "testing/testing.h"
 
 namespace leantrain::kernels {
 namespace {
 
-using testing::GuardedBuffer;
-using testing::OwnedTensor;
-
-enum class Padding { kValid, kSame, kExplicit };
+using testing::Padding;
 
 struct DepthwiseCase {
   std::string name;
@@ -32,31 +26,11 @@ struct DepthwiseCase {
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // kExplicit only
   bool bias = true;
 
-  Window2D window() const {
-    Window2D win;
-    win.kernel_h = kh;
-    win.kernel_w = kw;
-    win.stride_h = sh;
-    win.stride_w = sw;
-    win.dilation_h = dh;
-    win.dilation_w = dw;
-    if (padding == Padding::kSame) {
-      same_padding(h, kh, sh, dh, &win.pad_top, &win.pad_bottom);
-      same_padding(w, kw, sw, dw, &win.pad_left, &win.pad_right);
-    } else if (padding == Padding::kExplicit) {
-      win.pad_top = pad_top;
-      win.pad_bottom = pad_bottom;
-      win.pad_left = pad_left;
-      win.pad_right = pad_right;
-    }
-    return win;
-  }
+  Window2D window() const { return testing::case_window(*this); }
   Shape src() const { return {n, h, w, c}; }
   Shape weights() const { return {kh, kw, c, m}; }
   Shape dst() const {
-    const Window2D win = window();
-    const int64_t oh = (h + win.pad_top + win.pad_bottom - (kh - 1) * dh - 1) / sh + 1;
-    const int64_t ow = (w + win.pad_left + win.pad_right - (kw - 1) * dw - 1) / sw + 1;
+    const auto [oh, ow] = testing::case_output_hw(*this);
     return {n, oh, ow, c * m};
   }
   ConvShapes shapes() const { return {src(), weights(), dst(), bias, true}; }
@@ -231,31 +205,7 @@ class DepthwiseRefGradientTest : public ::testing::TestWithParam<DepthwiseCase> 
 
 TEST_P(DepthwiseRefGradientTest, MatchesCentralDifferences) {
   const DepthwiseCase& c = GetParam();
-  const Window2D win = c.window();
-  const int64_t oc = c.c * c.m;
-  OwnedTensor src(c.src(), 41), weights(c.weights(), 42), bias(Shape{oc}, 43);
-  OwnedTensor dst(c.dst());
-  const std::vector<float> lw = testing::loss_weights(dst.shape.num_elements(), 44);
-  const TensorView bias_view = c.bias ? bias.view() : TensorView();
-  auto loss = [&] {
-    depthwise_fwd_ref(win, src.view(), weights.view(), bias_view, dst.view());
-    return testing::weighted_sum(dst.values, lw);
-  };
-
-  std::vector<float> diff_dst = lw;
-  OwnedTensor diff_src(c.src()), diff_weights(c.weights()), diff_bias(Shape{oc});
-  const TensorView diff_dst_view(diff_dst.data(), c.dst());
-  depthwise_bwd_data_ref(win, diff_dst_view, weights.view(), diff_src.view());
-  depthwise_bwd_weights_ref(win, src.view(), diff_dst_view, diff_weights.view(),
-                            c.bias ? diff_bias.view() : TensorView());
-
-  std::vector<std::vector<float>*> inputs = {&src.values, &weights.values};
-  std::vector<std::vector<float>> analytic = {diff_src.values, diff_weights.values};
-  if (c.bias) {
-    inputs.push_back(&bias.values);
-    analytic.push_back(diff_bias.values);
-  }
-  EXPECT_TRUE(testing::gradient_check(loss, inputs, analytic));
+  testing::expect_conv_ref_matches_central_differences(c.window(), c.shapes(), /*seed=*/41);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, DepthwiseRefGradientTest, ::testing::ValuesIn(small_cases()),
@@ -289,113 +239,8 @@ TEST(DepthwiseRefTest, RejectsInconsistentShapes) {
 // ---------------------------------------------------------------------------------------------
 // oneDNN kernels against the reference.
 
-double scaled_atol(const std::vector<float>& expected) {
-  double largest = 0.0;
-  for (float v : expected) largest = std::max(largest, static_cast<double>(std::fabs(v)));
-  return std::max(1e-4 * largest, 1e-6);
-}
-
-// An output span with guard bytes, prefilled with NaNs so an unwritten element fails.
-struct GuardedFloats {
-  GuardedBuffer buffer;
-  int64_t count;
-  explicit GuardedFloats(int64_t n) : buffer(n * 4), count(n) {
-    std::fill_n(data(), n, std::numeric_limits<float>::quiet_NaN());
-  }
-  float* data() { return static_cast<float*>(buffer.data()); }
-  std::vector<float> values() { return {data(), data() + count}; }
-};
-
-GuardedBuffer garbage_scratch(int64_t bytes) {
-  GuardedBuffer scratch(bytes);
-  std::memset(scratch.data(), 0xff, static_cast<size_t>(bytes));
-  return scratch;
-}
-
-// Sets LEANTRAIN_CONV_WEIGHTS for one scope, so both weight paths are tested.
-class ScopedWeightsLayout {
- public:
-  explicit ScopedWeightsLayout(const char* value) {
-    if (const char* old = std::getenv(kName)) {
-      old_ = old;
-      had_ = true;
-    }
-    if (value) {
-      setenv(kName, value, 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-  ~ScopedWeightsLayout() {
-    if (had_) {
-      setenv(kName, old_.c_str(), 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-
- private:
-  static constexpr const char* kName = "LEANTRAIN_CONV_WEIGHTS";
-  std::string old_;
-  bool had_ = false;
-};
-
 void expect_dnnl_matches_reference(const DepthwiseCase& c, const char* layout) {
-  SCOPED_TRACE(std::string("weights layout ") + (layout ? layout : "default"));
-  const ScopedWeightsLayout scoped(layout);
-  const Window2D win = c.window();
-  const int64_t oc = c.c * c.m;
-  OwnedTensor src(c.src(), 51), weights(c.weights(), 52), bias(Shape{oc}, 53);
-  OwnedTensor diff_dst(c.dst(), 54);
-  const TensorView bias_view = c.bias ? bias.view() : TensorView();
-
-  {  // Forward.
-    OwnedTensor expected(c.dst());
-    depthwise_fwd_ref(win, src.view(), weights.view(), bias_view, expected.view());
-    const ConvFwdDnnl k(win, c.shapes());
-    GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
-    GuardedFloats dst(expected.shape.num_elements());
-    k.run(src.data(), weights.data(), c.bias ? bias.data() : nullptr, dst.data(), scratch.data());
-    EXPECT_TRUE(
-        testing::all_close(dst.values(), expected.values, 1e-4, scaled_atol(expected.values)))
-        << "forward";
-    EXPECT_TRUE(scratch.guards_intact()) << "forward scratch";
-    EXPECT_TRUE(dst.buffer.guards_intact()) << "forward dst";
-  }
-  {  // Backward data.
-    OwnedTensor expected(c.src());
-    depthwise_bwd_data_ref(win, diff_dst.view(), weights.view(), expected.view());
-    const ConvBwdDataDnnl k(win, c.shapes());
-    GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
-    GuardedFloats diff_src(expected.shape.num_elements());
-    k.run(diff_dst.data(), weights.data(), diff_src.data(), scratch.data());
-    EXPECT_TRUE(
-        testing::all_close(diff_src.values(), expected.values, 1e-4, scaled_atol(expected.values)))
-        << "backward data";
-    EXPECT_TRUE(scratch.guards_intact()) << "backward data scratch";
-    EXPECT_TRUE(diff_src.buffer.guards_intact()) << "backward data diff_src";
-  }
-  {  // Backward weights.
-    OwnedTensor expected_weights(c.weights()), expected_bias(Shape{oc});
-    depthwise_bwd_weights_ref(win, src.view(), diff_dst.view(), expected_weights.view(),
-                              c.bias ? expected_bias.view() : TensorView());
-    const ConvBwdWeightsDnnl k(win, c.shapes());
-    GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
-    GuardedFloats diff_weights(expected_weights.shape.num_elements()), diff_bias(oc);
-    k.run(src.data(), diff_dst.data(), diff_weights.data(), c.bias ? diff_bias.data() : nullptr,
-          scratch.data());
-    EXPECT_TRUE(testing::all_close(diff_weights.values(), expected_weights.values, 1e-4,
-                                   scaled_atol(expected_weights.values)))
-        << "backward weights";
-    if (c.bias) {
-      EXPECT_TRUE(testing::all_close(diff_bias.values(), expected_bias.values, 1e-4,
-                                     scaled_atol(expected_bias.values)))
-          << "backward bias";
-    }
-    EXPECT_TRUE(scratch.guards_intact()) << "backward weights scratch";
-    EXPECT_TRUE(diff_weights.buffer.guards_intact()) << "backward weights diff_weights";
-    EXPECT_TRUE(diff_bias.buffer.guards_intact()) << "backward weights diff_bias";
-  }
+  testing::expect_conv_dnnl_matches_reference(c.window(), c.shapes(), layout, /*seed=*/51);
 }
 
 class DepthwiseDnnlTest : public ::testing::TestWithParam<DepthwiseCase> {};
