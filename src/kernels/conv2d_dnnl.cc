@@ -38,65 +38,9 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 using DataType = memory::data_type;
 
-constexpr int64_t kScratchAlign = 64;
-
 int64_t align_up(int64_t bytes) {
   return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
 }
-
-// Returns `scratch` rounded up to kScratchAlign.
-char* aligned_base(void* scratch) {
-  const auto address = reinterpret_cast<uintptr_t>(scratch);
-  const uintptr_t align = kScratchAlign;
-  return static_cast<char*>(scratch) + ((align - address % align) % align);
-}
-
-// Total bytes for a layout whose aligned part is `bytes`: slack to align the caller's pointer.
-int64_t with_alignment_slack(int64_t bytes) { return bytes == 0 ? 0 : bytes + kScratchAlign - 1; }
-
-// A oneDNN primitive and its arguments, bound to caller pointers at run time. Holds memory
-// objects without buffers; bind() points them at the caller's data. Not thread-safe.
-class BoundPrimitive {
- public:
-  BoundPrimitive() = default;
-  explicit BoundPrimitive(dnnl::primitive primitive) : primitive_(std::move(primitive)) {}
-
-  bool empty() const { return !primitive_; }
-
-  // Adds argument `arg` (DNNL_ARG_*) described by `md`; zero-sized scratchpads are skipped.
-  void add(int arg, const memory::desc& md) {
-    if (arg == DNNL_ARG_SCRATCHPAD && md.get_size() == 0) return;
-    memories_.emplace_back(md, cpu_engine(), static_cast<void*>(DNNL_MEMORY_NONE));
-    args_.push_back({arg, memories_.back().get()});
-  }
-
-  // Points argument `arg` at `data`; arguments never added are ignored.
-  void bind(int arg, const void* data) const {
-    for (const dnnl_exec_arg_t& a : args_) {
-      if (a.arg == arg) check(dnnl_memory_set_data_handle(a.memory, const_cast<void*>(data)));
-    }
-  }
-
-  void execute() const {
-    check(dnnl_primitive_execute(primitive_.get(), cpu_stream().get(),
-                                 static_cast<int>(args_.size()), args_.data()));
-    check(dnnl_stream_wait(cpu_stream().get()));
-  }
-
- private:
-  // Construction validated everything oneDNN can reject, so a failure here is a broken
-  // invariant; run() must not throw, so it ends the process with the status.
-  static void check(dnnl_status_t status) {
-    if (status == dnnl_success) return;
-    std::fprintf(stderr, "leantrain: internal error: oneDNN convolution failed at run time (%s)\n",
-                 dnnl_status2str(status));
-    std::abort();
-  }
-
-  dnnl::primitive primitive_;
-  std::vector<memory> memories_;
-  std::vector<dnnl_exec_arg_t> args_;
-};
 
 // True: the primitive picks its weights layout (format_tag::any) and run() reorders Keras'
 // weights to and from it; false: the primitive reads Keras' layout. With Keras' layout oneDNN
@@ -168,7 +112,7 @@ BoundPrimitive make_reorder(const memory::desc& from, const memory::desc& to,
                             int64_t* scratchpad_bytes) {
   const dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to,
                                          user_scratchpad_attr());
-  BoundPrimitive r{dnnl::reorder(pd)};
+  BoundPrimitive r(dnnl::reorder(pd), "reorder");
   r.add(DNNL_ARG_FROM, from);
   r.add(DNNL_ARG_TO, to);
   r.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
@@ -211,7 +155,7 @@ ConvFwdDnnl::ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes)
       impl_->reorder = make_reorder(g.keras_weights(), pd.weights_desc(), &reorder_pad);
       weights_bytes = static_cast<int64_t>(pd.weights_desc().get_size());
     }
-    impl_->conv = BoundPrimitive(dnnl::convolution_forward(pd));
+    impl_->conv = BoundPrimitive(dnnl::convolution_forward(pd), "convolution");
     impl_->conv.add(DNNL_ARG_SRC, g.src);
     impl_->conv.add(DNNL_ARG_WEIGHTS, pd.weights_desc());
     if (g.has_bias) impl_->conv.add(DNNL_ARG_BIAS, g.bias);
@@ -272,7 +216,7 @@ ConvBwdDataDnnl::ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes)
       impl_->reorder = make_reorder(g.keras_weights(), pd.weights_desc(), &reorder_pad);
       weights_bytes = static_cast<int64_t>(pd.weights_desc().get_size());
     }
-    impl_->conv = BoundPrimitive(Bwd(pd));
+    impl_->conv = BoundPrimitive(Bwd(pd), "convolution");
     impl_->conv.add(DNNL_ARG_DIFF_DST, g.dst);
     impl_->conv.add(DNNL_ARG_WEIGHTS, pd.weights_desc());
     impl_->conv.add(DNNL_ARG_DIFF_SRC, g.src);
@@ -334,7 +278,7 @@ ConvBwdWeightsDnnl::ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shap
       impl_->reorder = make_reorder(pd.diff_weights_desc(), g.keras_weights(), &reorder_pad);
       weights_bytes = static_cast<int64_t>(pd.diff_weights_desc().get_size());
     }
-    impl_->conv = BoundPrimitive(Bwd(pd));
+    impl_->conv = BoundPrimitive(Bwd(pd), "convolution");
     impl_->conv.add(DNNL_ARG_SRC, g.src);
     impl_->conv.add(DNNL_ARG_DIFF_DST, g.dst);
     impl_->conv.add(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc());
