@@ -47,7 +47,6 @@ GraphMemoryPlan plan_graph_memory(const Graph& graph, std::span<const int64_t> s
         const int32_t src = out.buffer_of_value[static_cast<size_t>(node.inputs.at(0))];
         LT_CHECK(src >= 0, kInternal, "'", node.name, "' aliases a persistent value");
         out.buffer_of_value[static_cast<size_t>(v)] = src;
-        out.alias_notes.push_back(value.name + " is a view of " + graph.value(node.inputs[0]).name);
         continue;
       }
       out.buffer_of_value[static_cast<size_t>(v)] =

@@ -133,38 +133,61 @@ void build_or_throw(const char* who, const ConvShapes& s, F&& build) {
   }
 }
 
+// A convolution primitive, the reorder between Keras' weights and the primitive's own layout
+// (empty when they agree), and where in the caller's scratch the reordered weights and the
+// scratchpad (shared by reorder and convolution, which run one after the other) sit.
+struct ConvPlan {
+  BoundPrimitive conv;
+  BoundPrimitive reorder;
+  int64_t pad_offset = 0;
+  int64_t scratch_bytes = 0;
+
+  // Sets up the reorder Keras -> `weights` (or `weights` -> Keras when `to_keras`, for backward
+  // weights) if the layouts differ, and the scratch layout.
+  void plan_scratch(const memory::desc& keras, const memory::desc& weights, bool to_keras,
+                    const memory::desc& conv_scratchpad) {
+    int64_t weights_bytes = 0, reorder_pad = 0;
+    if (weights != keras) {
+      reorder = to_keras ? make_reorder(weights, keras, &reorder_pad)
+                         : make_reorder(keras, weights, &reorder_pad);
+      weights_bytes = static_cast<int64_t>(weights.get_size());
+    }
+    pad_offset = align_up(weights_bytes);
+    const int64_t pad_bytes =
+        std::max(static_cast<int64_t>(conv_scratchpad.get_size()), reorder_pad);
+    scratch_bytes = with_alignment_slack(pad_offset + pad_bytes);
+  }
+
+  // Returns the weights the convolution reads: Keras' own, or their reorder into scratch.
+  const void* weights_for_conv(const float* keras_weights, char* base) const {
+    if (reorder.empty()) return keras_weights;
+    reorder.bind(DNNL_ARG_FROM, keras_weights);
+    reorder.bind(DNNL_ARG_TO, base);
+    reorder.bind(DNNL_ARG_SCRATCHPAD, base + pad_offset);
+    reorder.execute();
+    return base;
+  }
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Forward.
 
-struct ConvFwdDnnl::Impl {
-  BoundPrimitive conv;
-  BoundPrimitive reorder;  // Keras weights -> scratch, or empty
-  int64_t pad_offset = 0;
-  int64_t scratch_bytes = 0;
-};
+struct ConvFwdDnnl::Impl : ConvPlan {};
 
 ConvFwdDnnl::ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes)
     : impl_(std::make_unique<Impl>()) {
   const ConvGeometry g = make_geometry(w, shapes, "ConvFwdDnnl");
   build_or_throw("ConvFwdDnnl", shapes, [&] {
     const auto pd = fwd_pd(g, g.weights(reorder_weights()));
-    int64_t weights_bytes = 0, reorder_pad = 0;
-    if (pd.weights_desc() != g.keras_weights()) {
-      impl_->reorder = make_reorder(g.keras_weights(), pd.weights_desc(), &reorder_pad);
-      weights_bytes = static_cast<int64_t>(pd.weights_desc().get_size());
-    }
+    impl_->plan_scratch(g.keras_weights(), pd.weights_desc(), false, pd.scratchpad_desc());
     impl_->conv = BoundPrimitive(dnnl::convolution_forward(pd), "convolution");
     impl_->conv.add(DNNL_ARG_SRC, g.src);
     impl_->conv.add(DNNL_ARG_WEIGHTS, pd.weights_desc());
     if (g.has_bias) impl_->conv.add(DNNL_ARG_BIAS, g.bias);
     impl_->conv.add(DNNL_ARG_DST, g.dst);
     impl_->conv.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-    impl_->pad_offset = align_up(weights_bytes);
-    const int64_t pad_bytes =
-        std::max(static_cast<int64_t>(pd.scratchpad_desc().get_size()), reorder_pad);
-    impl_->scratch_bytes = with_alignment_slack(impl_->pad_offset + pad_bytes);
   });
 }
 
@@ -175,14 +198,7 @@ int64_t ConvFwdDnnl::scratch_bytes() const { return impl_->scratch_bytes; }
 void ConvFwdDnnl::run(const float* src, const float* weights, const float* bias, float* dst,
                       void* scratch) const {
   char* base = aligned_base(scratch);
-  const void* conv_weights = weights;
-  if (!impl_->reorder.empty()) {
-    impl_->reorder.bind(DNNL_ARG_FROM, weights);
-    impl_->reorder.bind(DNNL_ARG_TO, base);
-    impl_->reorder.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
-    impl_->reorder.execute();
-    conv_weights = base;
-  }
+  const void* conv_weights = impl_->weights_for_conv(weights, base);
   impl_->conv.bind(DNNL_ARG_SRC, src);
   impl_->conv.bind(DNNL_ARG_WEIGHTS, conv_weights);
   impl_->conv.bind(DNNL_ARG_BIAS, bias);
@@ -194,12 +210,7 @@ void ConvFwdDnnl::run(const float* src, const float* weights, const float* bias,
 // ---------------------------------------------------------------------------------------------
 // Backward data.
 
-struct ConvBwdDataDnnl::Impl {
-  BoundPrimitive conv;
-  BoundPrimitive reorder;  // Keras weights -> scratch, or empty
-  int64_t pad_offset = 0;
-  int64_t scratch_bytes = 0;
-};
+struct ConvBwdDataDnnl::Impl : ConvPlan {};
 
 ConvBwdDataDnnl::ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes)
     : impl_(std::make_unique<Impl>()) {
@@ -211,20 +222,12 @@ ConvBwdDataDnnl::ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes)
     const Bwd::desc desc(dnnl::algorithm::convolution_direct, g.src, weights, g.dst, g.strides,
                          g.dilates, g.pad_l, g.pad_r);
     const Bwd::primitive_desc pd(desc, user_scratchpad_attr(), cpu_engine(), hint);
-    int64_t weights_bytes = 0, reorder_pad = 0;
-    if (pd.weights_desc() != g.keras_weights()) {
-      impl_->reorder = make_reorder(g.keras_weights(), pd.weights_desc(), &reorder_pad);
-      weights_bytes = static_cast<int64_t>(pd.weights_desc().get_size());
-    }
+    impl_->plan_scratch(g.keras_weights(), pd.weights_desc(), false, pd.scratchpad_desc());
     impl_->conv = BoundPrimitive(Bwd(pd), "convolution");
     impl_->conv.add(DNNL_ARG_DIFF_DST, g.dst);
     impl_->conv.add(DNNL_ARG_WEIGHTS, pd.weights_desc());
     impl_->conv.add(DNNL_ARG_DIFF_SRC, g.src);
     impl_->conv.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-    impl_->pad_offset = align_up(weights_bytes);
-    const int64_t pad_bytes =
-        std::max(static_cast<int64_t>(pd.scratchpad_desc().get_size()), reorder_pad);
-    impl_->scratch_bytes = with_alignment_slack(impl_->pad_offset + pad_bytes);
   });
 }
 
@@ -235,14 +238,7 @@ int64_t ConvBwdDataDnnl::scratch_bytes() const { return impl_->scratch_bytes; }
 void ConvBwdDataDnnl::run(const float* diff_dst, const float* weights, float* diff_src,
                           void* scratch) const {
   char* base = aligned_base(scratch);
-  const void* conv_weights = weights;
-  if (!impl_->reorder.empty()) {
-    impl_->reorder.bind(DNNL_ARG_FROM, weights);
-    impl_->reorder.bind(DNNL_ARG_TO, base);
-    impl_->reorder.bind(DNNL_ARG_SCRATCHPAD, base + impl_->pad_offset);
-    impl_->reorder.execute();
-    conv_weights = base;
-  }
+  const void* conv_weights = impl_->weights_for_conv(weights, base);
   impl_->conv.bind(DNNL_ARG_DIFF_DST, diff_dst);
   impl_->conv.bind(DNNL_ARG_WEIGHTS, conv_weights);
   impl_->conv.bind(DNNL_ARG_DIFF_SRC, diff_src);
@@ -253,12 +249,7 @@ void ConvBwdDataDnnl::run(const float* diff_dst, const float* weights, float* di
 // ---------------------------------------------------------------------------------------------
 // Backward weights.
 
-struct ConvBwdWeightsDnnl::Impl {
-  BoundPrimitive conv;
-  BoundPrimitive reorder;  // scratch -> Keras diff_weights, or empty
-  int64_t pad_offset = 0;
-  int64_t scratch_bytes = 0;
-};
+struct ConvBwdWeightsDnnl::Impl : ConvPlan {};
 
 ConvBwdWeightsDnnl::ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shapes)
     : impl_(std::make_unique<Impl>()) {
@@ -273,21 +264,13 @@ ConvBwdWeightsDnnl::ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shap
             ? Bwd::desc(algo, g.src, weights, g.bias, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r)
             : Bwd::desc(algo, g.src, weights, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
     const Bwd::primitive_desc pd(desc, user_scratchpad_attr(), cpu_engine(), hint);
-    int64_t weights_bytes = 0, reorder_pad = 0;
-    if (pd.diff_weights_desc() != g.keras_weights()) {
-      impl_->reorder = make_reorder(pd.diff_weights_desc(), g.keras_weights(), &reorder_pad);
-      weights_bytes = static_cast<int64_t>(pd.diff_weights_desc().get_size());
-    }
+    impl_->plan_scratch(g.keras_weights(), pd.diff_weights_desc(), true, pd.scratchpad_desc());
     impl_->conv = BoundPrimitive(Bwd(pd), "convolution");
     impl_->conv.add(DNNL_ARG_SRC, g.src);
     impl_->conv.add(DNNL_ARG_DIFF_DST, g.dst);
     impl_->conv.add(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc());
     if (g.has_bias) impl_->conv.add(DNNL_ARG_DIFF_BIAS, g.bias);
     impl_->conv.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-    impl_->pad_offset = align_up(weights_bytes);
-    const int64_t pad_bytes =
-        std::max(static_cast<int64_t>(pd.scratchpad_desc().get_size()), reorder_pad);
-    impl_->scratch_bytes = with_alignment_slack(impl_->pad_offset + pad_bytes);
   });
 }
 

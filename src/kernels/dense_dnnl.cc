@@ -80,31 +80,24 @@ DenseDnnl::DenseDnnl(int64_t batch, int64_t in, int64_t out, bool has_bias)
       const memory::desc w_t({out, in}, DataType::f32, Tag::ba);
       const memory::desc b({1, out}, DataType::f32, Tag::ab);
       const memory::desc y({batch, out}, DataType::f32, Tag::ab);
-      const dnnl::matmul::primitive_desc fwd(
-          has_bias ? dnnl::matmul::desc(x, w, b, y) : dnnl::matmul::desc(x, w, y), attr, engine);
-      m.fwd = BoundPrimitive(dnnl::matmul(fwd), "matmul");
-      m.fwd.add(DNNL_ARG_SRC, x);
-      m.fwd.add(DNNL_ARG_WEIGHTS, w);
-      if (has_bias) m.fwd.add(DNNL_ARG_BIAS, b);
-      m.fwd.add(DNNL_ARG_DST, y);
-      m.fwd.add(DNNL_ARG_SCRATCHPAD, fwd.scratchpad_desc());
-      m.fwd_scratch = scratchpad_bytes(fwd);
-
-      const dnnl::matmul::primitive_desc bwd_data(dnnl::matmul::desc(y, w_t, x), attr, engine);
-      m.bwd_data = BoundPrimitive(dnnl::matmul(bwd_data), "matmul");
-      m.bwd_data.add(DNNL_ARG_SRC, y);
-      m.bwd_data.add(DNNL_ARG_WEIGHTS, w_t);
-      m.bwd_data.add(DNNL_ARG_DST, x);
-      m.bwd_data.add(DNNL_ARG_SCRATCHPAD, bwd_data.scratchpad_desc());
-      m.bwd_data_scratch = scratchpad_bytes(bwd_data);
-
-      const dnnl::matmul::primitive_desc bwd_weights(dnnl::matmul::desc(x_t, y, w), attr, engine);
-      m.bwd_weights = BoundPrimitive(dnnl::matmul(bwd_weights), "matmul");
-      m.bwd_weights.add(DNNL_ARG_SRC, x_t);
-      m.bwd_weights.add(DNNL_ARG_WEIGHTS, y);
-      m.bwd_weights.add(DNNL_ARG_DST, w);
-      m.bwd_weights.add(DNNL_ARG_SCRATCHPAD, bwd_weights.scratchpad_desc());
-      m.bwd_weights_scratch = scratchpad_bytes(bwd_weights);
+      // dst = src x weights (+ bias), with its scratchpad size in *scratch.
+      auto make_matmul = [&](const memory::desc& a, const memory::desc& bm,
+                             const memory::desc* bias, const memory::desc& c, int64_t* scratch) {
+        const dnnl::matmul::primitive_desc pd(
+            bias ? dnnl::matmul::desc(a, bm, *bias, c) : dnnl::matmul::desc(a, bm, c), attr,
+            engine);
+        BoundPrimitive p(dnnl::matmul(pd), "matmul");
+        p.add(DNNL_ARG_SRC, a);
+        p.add(DNNL_ARG_WEIGHTS, bm);
+        if (bias) p.add(DNNL_ARG_BIAS, *bias);
+        p.add(DNNL_ARG_DST, c);
+        p.add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+        *scratch = scratchpad_bytes(pd);
+        return p;
+      };
+      m.fwd = make_matmul(x, w, has_bias ? &b : nullptr, y, &m.fwd_scratch);
+      m.bwd_data = make_matmul(y, w_t, nullptr, x, &m.bwd_data_scratch);
+      m.bwd_weights = make_matmul(x_t, y, nullptr, w, &m.bwd_weights_scratch);
     } else {
       using Fwd = dnnl::inner_product_forward;
       using BwdData = dnnl::inner_product_backward_data;

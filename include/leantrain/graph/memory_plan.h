@@ -21,7 +21,6 @@ struct GraphMemoryPlan {
   std::vector<memory::Buffer> buffers;
   memory::Slots slots;  // after in-place merging
   memory::Plan plan;    // offsets of slots.slots in the arena
-  std::vector<std::string> alias_notes;
 
   int64_t arena_bytes() const { return plan.arena_bytes; }
   // Arena offset of value `v`'s bytes; requires a step-local value.
