@@ -1,6 +1,10 @@
-// Conv2D and DepthwiseConv2D kernels: NHWC activations, Keras weight layouts.
-// Reference kernels are plain loops (the oracle); *Dnnl classes wrap oneDNN 2.6 primitives with
-// a user scratchpad. All kernels overwrite their outputs (no accumulation).
+// Conv2D (optionally grouped) and DepthwiseConv2D kernels: NHWC activations, Keras weight
+// layouts. Reference kernels are plain loops (the oracle); *Dnnl classes wrap oneDNN 2.6
+// primitives with a user scratchpad. All kernels overwrite their outputs (no accumulation).
+//
+// Groups (Keras' Conv2D(groups=G)): input channels split into G equal blocks of IC/G and output
+// channels into G blocks of OC/G; output block g reads input block g only. Weights are
+// (KH, KW, IC/G, OC), output channel oc belonging to group oc / (OC/G).
 #pragma once
 
 #include <cstdint>
@@ -29,25 +33,28 @@ void same_padding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, 
 
 namespace detail {
 // Throws Error(kInvalidArgument), naming `who` and the shapes, unless src (N, IH, IW, IC),
-// weights (KH, KW, IC, OC) or depthwise (KH, KW, IC, M), and dst (N, OH, OW, OC or IC*M) agree
-// with the window `w`. Shared by every convolution kernel.
+// weights (KH, KW, IC/groups, OC) or depthwise (KH, KW, IC, M), and dst (N, OH, OW, OC or IC*M)
+// agree with the window `w`; `groups` must be >= 1 and divide IC and OC, and be 1 when
+// `depthwise`. Shared by every convolution kernel.
 void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
-                       bool depthwise, const char* who);
+                       bool depthwise, int64_t groups, const char* who);
 // Throws Error(kInvalidArgument), naming `who` and the bias shape, unless `bias` is an empty
 // view or has shape (channels).
 void check_bias(const TensorView& bias, int64_t channels, const char* who);
 }  // namespace detail
 
-// Shapes: src (N, IH, IW, IC) f32; weights (KH, KW, IC, OC) f32; bias (OC) f32 or empty view;
-// dst (N, OH, OW, OC) f32.
+// Shapes: src (N, IH, IW, IC) f32; weights (KH, KW, IC/groups, OC) f32; bias (OC) f32 or empty
+// view; dst (N, OH, OW, OC) f32. Throw Error(kInvalidArgument) when the shapes disagree (see
+// detail::check_conv_shapes).
 void conv2d_fwd_ref(const Window2D& w, const TensorView& src, const TensorView& weights,
-                    const TensorView& bias, const TensorView& dst);
+                    const TensorView& bias, const TensorView& dst, int64_t groups = 1);
 // diff_src (N, IH, IW, IC) from diff_dst and weights.
 void conv2d_bwd_data_ref(const Window2D& w, const TensorView& diff_dst, const TensorView& weights,
-                         const TensorView& diff_src);
-// diff_weights (KH, KW, IC, OC) and diff_bias (OC, or empty) from src and diff_dst.
+                         const TensorView& diff_src, int64_t groups = 1);
+// diff_weights (KH, KW, IC/groups, OC) and diff_bias (OC, or empty) from src and diff_dst.
 void conv2d_bwd_weights_ref(const Window2D& w, const TensorView& src, const TensorView& diff_dst,
-                            const TensorView& diff_weights, const TensorView& diff_bias);
+                            const TensorView& diff_weights, const TensorView& diff_bias,
+                            int64_t groups = 1);
 
 // Depthwise: weights (KH, KW, IC, M) with M = depth_multiplier; dst channel c*M + m reads
 // input channel c (Keras' order); bias (IC*M) or empty.
@@ -58,11 +65,13 @@ void depthwise_bwd_data_ref(const Window2D& w, const TensorView& diff_dst,
 void depthwise_bwd_weights_ref(const Window2D& w, const TensorView& src, const TensorView& diff_dst,
                                const TensorView& diff_weights, const TensorView& diff_bias);
 
-// The shapes one convolution runs on; `depthwise` selects the depthwise weight layout.
+// The shapes one convolution runs on; `depthwise` selects the depthwise weight layout, `groups`
+// a grouped Conv2D (weights (KH, KW, IC/groups, OC); must be 1 when depthwise).
 struct ConvShapes {
   Shape src, weights, dst;  // NHWC, Keras layout, NHWC
   bool has_bias = true;
   bool depthwise = false;
+  int64_t groups = 1;
 };
 
 // oneDNN convolution primitives for one set of shapes, built once (primitive creation is the

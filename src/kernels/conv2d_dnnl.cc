@@ -1,6 +1,8 @@
 // Conv2D and DepthwiseConv2D through oneDNN 2.6 convolution primitives. Depthwise is a grouped
 // convolution with groups = IC, whose weights (G=IC, M, 1, KH, KW) in format hwigo are exactly
-// Keras' (KH, KW, IC, M) bytes. Activations are always NHWC.
+// Keras' (KH, KW, IC, M) bytes. A grouped Conv2D (groups G > 1) has weights (G, OC/G, IC/G, KH,
+// KW), also hwigo: Keras' (KH, KW, IC/G, OC) bytes, since output channel g*OC/G + o sits at
+// g, o. Activations are always NHWC.
 //
 // Weights: a primitive either reads Keras' layout directly (hwio / hwigo), or lets oneDNN pick
 // its layout (format_tag::any) and run() reorders Keras' weights into scratch first (backward
@@ -62,7 +64,7 @@ bool reorder_weights() {
 // The convolution in oneDNN's terms.
 struct ConvGeometry {
   memory::desc src, dst, bias;  // NHWC src and dst; bias (OC) or zero desc
-  memory::dims weights_dims;    // (OC, IC, KH, KW) or grouped (G, M, 1, KH, KW)
+  memory::dims weights_dims;    // (OC, IC, KH, KW) or grouped (G, OC/G, IC/G, KH, KW)
   Tag weights_tag;              // Keras' layout: hwio or hwigo
   memory::dims strides, dilates, pad_l, pad_r;
   bool has_bias;
@@ -74,7 +76,7 @@ struct ConvGeometry {
 };
 
 ConvGeometry make_geometry(const Window2D& w, const ConvShapes& s, const char* who) {
-  detail::check_conv_shapes(w, s.src, s.weights, s.dst, s.depthwise, who);
+  detail::check_conv_shapes(w, s.src, s.weights, s.dst, s.depthwise, s.groups, who);
   ConvGeometry g;
   const int64_t n = s.src[0], ic = s.src[3], oc = s.dst[3];
   g.src = memory::desc({n, ic, s.src[1], s.src[2]}, DataType::f32, Tag::nhwc);
@@ -83,6 +85,9 @@ ConvGeometry make_geometry(const Window2D& w, const ConvShapes& s, const char* w
   if (s.has_bias) g.bias = memory::desc({oc}, DataType::f32, Tag::x);
   if (s.depthwise) {
     g.weights_dims = {ic, s.weights[3], 1, w.kernel_h, w.kernel_w};
+    g.weights_tag = Tag::hwigo;
+  } else if (s.groups > 1) {
+    g.weights_dims = {s.groups, oc / s.groups, ic / s.groups, w.kernel_h, w.kernel_w};
     g.weights_tag = Tag::hwigo;
   } else {
     g.weights_dims = {oc, ic, w.kernel_h, w.kernel_w};

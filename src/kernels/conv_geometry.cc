@@ -33,13 +33,14 @@ void same_padding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, 
 namespace detail {
 
 void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights, const Shape& dst,
-                       bool depthwise, const char* who) {
+                       bool depthwise, int64_t groups, const char* who) {
   const auto describe = [&] {
     return internal::str_cat(who, ": src ", src.to_string(), ", weights ", weights.to_string(),
-                             ", dst ", dst.to_string(), ", window ", w.kernel_h, "x", w.kernel_w,
-                             " stride ", w.stride_h, "x", w.stride_w, " dilation ", w.dilation_h,
-                             "x", w.dilation_w, " padding (top ", w.pad_top, ", bottom ",
-                             w.pad_bottom, ", left ", w.pad_left, ", right ", w.pad_right, ")");
+                             ", dst ", dst.to_string(), ", groups ", groups, ", window ",
+                             w.kernel_h, "x", w.kernel_w, " stride ", w.stride_h, "x", w.stride_w,
+                             " dilation ", w.dilation_h, "x", w.dilation_w, " padding (top ",
+                             w.pad_top, ", bottom ", w.pad_bottom, ", left ", w.pad_left,
+                             ", right ", w.pad_right, ")");
   };
   LT_CHECK(w.kernel_h >= 1 && w.kernel_w >= 1 && w.stride_h >= 1 && w.stride_w >= 1 &&
                w.dilation_h >= 1 && w.dilation_w >= 1,
@@ -55,8 +56,13 @@ void check_conv_shapes(const Window2D& w, const Shape& src, const Shape& weights
   }
   LT_CHECK(weights[0] == w.kernel_h && weights[1] == w.kernel_w, kInvalidArgument, describe(),
            ": weights' spatial size must equal the window's kernel size");
-  LT_CHECK(weights[2] == src[3], kInvalidArgument, describe(),
-           ": weights' input channels (dimension 2) must equal src channels ", src[3]);
+  LT_CHECK(groups >= 1 && (groups == 1 || !depthwise), kInvalidArgument, describe(),
+           ": groups must be at least 1, and 1 for a depthwise convolution");
+  LT_CHECK(src[3] % groups == 0 && weights[3] % groups == 0, kInvalidArgument, describe(),
+           ": groups must divide src channels ", src[3], " and output channels ", weights[3]);
+  LT_CHECK(weights[2] * groups == src[3], kInvalidArgument, describe(),
+           ": weights' input channels (dimension 2) must equal src channels / groups = ",
+           src[3] / groups);
   const int64_t out_channels = depthwise ? src[3] * weights[3] : weights[3];
   const int64_t span_h = src[1] + w.pad_top + w.pad_bottom - (w.kernel_h - 1) * w.dilation_h - 1;
   const int64_t span_w = src[2] + w.pad_left + w.pad_right - (w.kernel_w - 1) * w.dilation_w - 1;

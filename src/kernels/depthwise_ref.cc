@@ -10,7 +10,7 @@ namespace leantrain::kernels {
 // O(N*OH*OW*IC*M*KH*KW).
 void depthwise_fwd_ref(const Window2D& w, const TensorView& src, const TensorView& weights,
                        const TensorView& bias, const TensorView& dst) {
-  detail::check_conv_shapes(w, src.shape, weights.shape, dst.shape, true, "depthwise_fwd_ref");
+  detail::check_conv_shapes(w, src.shape, weights.shape, dst.shape, true, 1, "depthwise_fwd_ref");
   const int64_t n_count = src.shape[0], ih_count = src.shape[1], iw_count = src.shape[2],
                 c_count = src.shape[3], m_count = weights.shape[3];
   const int64_t oh_count = dst.shape[1], ow_count = dst.shape[2], oc_count = dst.shape[3];
@@ -48,7 +48,7 @@ void depthwise_fwd_ref(const Window2D& w, const TensorView& src, const TensorVie
 // diff_dst[n, oh, ow, c*M + m] * w[kh, kw, c, m].
 void depthwise_bwd_data_ref(const Window2D& w, const TensorView& diff_dst,
                             const TensorView& weights, const TensorView& diff_src) {
-  detail::check_conv_shapes(w, diff_src.shape, weights.shape, diff_dst.shape, true,
+  detail::check_conv_shapes(w, diff_src.shape, weights.shape, diff_dst.shape, true, 1,
                             "depthwise_bwd_data_ref");
   const int64_t n_count = diff_src.shape[0], ih_count = diff_src.shape[1],
                 iw_count = diff_src.shape[2], c_count = diff_src.shape[3],
@@ -89,7 +89,7 @@ void depthwise_bwd_data_ref(const Window2D& w, const TensorView& diff_dst,
 // diff_dst[n, oh, ow, c*M + m]; diff_bias sums diff_dst over n, oh, ow.
 void depthwise_bwd_weights_ref(const Window2D& w, const TensorView& src, const TensorView& diff_dst,
                                const TensorView& diff_weights, const TensorView& diff_bias) {
-  detail::check_conv_shapes(w, src.shape, diff_weights.shape, diff_dst.shape, true,
+  detail::check_conv_shapes(w, src.shape, diff_weights.shape, diff_dst.shape, true, 1,
                             "depthwise_bwd_weights_ref");
   const int64_t n_count = src.shape[0], ih_count = src.shape[1], iw_count = src.shape[2],
                 c_count = src.shape[3], m_count = diff_weights.shape[3];

@@ -1,4 +1,5 @@
-// Conv2D and DepthwiseConv2D: forward, backward-data and backward-weights ops.
+// Conv2D (optionally grouped) and DepthwiseConv2D: forward, backward-data and backward-weights
+// ops.
 #include <algorithm>
 #include <cctype>
 
@@ -51,18 +52,19 @@ class ConvBwdDataOp final : public graph::Op {
                                          std::span<const TensorSpec> out,
                                          KernelChoice choice) const override {
     const Window2D w = make_window(attrs_, src_shape_);
+    const int64_t groups = attrs_.groups;
     if (choice == KernelChoice::kReference) {
       const bool dw = depthwise_;
-      return make_kernel([w, dw](const RunArgs& a) {
+      return make_kernel([w, dw, groups](const RunArgs& a) {
         if (dw) {
           kernels::depthwise_bwd_data_ref(w, a.inputs[0], a.inputs[1], a.outputs[0]);
         } else {
-          kernels::conv2d_bwd_data_ref(w, a.inputs[0], a.inputs[1], a.outputs[0]);
+          kernels::conv2d_bwd_data_ref(w, a.inputs[0], a.inputs[1], a.outputs[0], groups);
         }
       });
     }
     auto k = std::make_shared<kernels::ConvBwdDataDnnl>(
-        w, kernels::ConvShapes{out[0].shape, in[1].shape, in[0].shape, false, depthwise_});
+        w, kernels::ConvShapes{out[0].shape, in[1].shape, in[0].shape, false, depthwise_, groups});
     const int64_t scratch = k->scratch_bytes();
     return make_kernel(
         [k](const RunArgs& a) {
@@ -95,19 +97,21 @@ class ConvBwdWeightsOp final : public graph::Op {
                                          KernelChoice choice) const override {
     const Window2D w = make_window(attrs_, in[0].shape);
     const bool has_bias = has_bias_;
+    const int64_t groups = attrs_.groups;
     if (choice == KernelChoice::kReference) {
       const bool dw = depthwise_;
-      return make_kernel([w, dw, has_bias](const RunArgs& a) {
+      return make_kernel([w, dw, has_bias, groups](const RunArgs& a) {
         const TensorView bias = has_bias ? a.outputs[1] : TensorView();
         if (dw) {
           kernels::depthwise_bwd_weights_ref(w, a.inputs[0], a.inputs[1], a.outputs[0], bias);
         } else {
-          kernels::conv2d_bwd_weights_ref(w, a.inputs[0], a.inputs[1], a.outputs[0], bias);
+          kernels::conv2d_bwd_weights_ref(w, a.inputs[0], a.inputs[1], a.outputs[0], bias, groups);
         }
       });
     }
     auto k = std::make_shared<kernels::ConvBwdWeightsDnnl>(
-        w, kernels::ConvShapes{in[0].shape, weights_shape_, in[1].shape, has_bias, depthwise_});
+        w, kernels::ConvShapes{in[0].shape, weights_shape_, in[1].shape, has_bias, depthwise_,
+                               groups});
     const int64_t scratch = k->scratch_bytes();
     return make_kernel(
         [k, has_bias](const RunArgs& a) {
@@ -135,9 +139,15 @@ class ConvOp final : public graph::Op {
     check_f32(type(), "kernel", in[1], 4);
     const Shape& src = in[0].shape;
     const Shape& k = in[1].shape;
-    LT_CHECK(k[0] == attrs_.kernel_h && k[1] == attrs_.kernel_w && k[2] == src[3], kInvalidArgument,
-             type(), ": kernel ", k.to_string(), " does not fit input ", src.to_string(),
-             " with kernel_size (", attrs_.kernel_h, ", ", attrs_.kernel_w, ")");
+    const int64_t groups = attrs_.groups;
+    LT_CHECK(src[3] % groups == 0 && k[3] % groups == 0, kInvalidArgument, type(),
+             ": groups=", groups, " must divide the input channels (", src[3],
+             ") and the filters (", k[3], ")");
+    LT_CHECK(k[0] == attrs_.kernel_h && k[1] == attrs_.kernel_w && k[2] * groups == src[3],
+             kInvalidArgument, type(), ": kernel ", k.to_string(), " does not fit input ",
+             src.to_string(), " with kernel_size (", attrs_.kernel_h, ", ", attrs_.kernel_w,
+             ") and groups=", groups, "; expected (", attrs_.kernel_h, ", ", attrs_.kernel_w, ", ",
+             src[3] / groups, ", filters)");
     const int64_t out_channels = depthwise_ ? k[2] * k[3] : k[3];
     if (in.size() == 3) {
       check_f32(type(), "bias", in[2], 1);
@@ -174,19 +184,21 @@ class ConvOp final : public graph::Op {
                                          KernelChoice choice) const override {
     const Window2D w = make_window(attrs_, in[0].shape);
     const bool has_bias = in.size() == 3;
+    const int64_t groups = attrs_.groups;
     if (choice == KernelChoice::kReference) {
       const bool dw = depthwise_;
-      return make_kernel([w, dw, has_bias](const RunArgs& a) {
+      return make_kernel([w, dw, has_bias, groups](const RunArgs& a) {
         const TensorView bias = has_bias ? a.inputs[2] : TensorView();
         if (dw) {
           kernels::depthwise_fwd_ref(w, a.inputs[0], a.inputs[1], bias, a.outputs[0]);
         } else {
-          kernels::conv2d_fwd_ref(w, a.inputs[0], a.inputs[1], bias, a.outputs[0]);
+          kernels::conv2d_fwd_ref(w, a.inputs[0], a.inputs[1], bias, a.outputs[0], groups);
         }
       });
     }
     auto k = std::make_shared<kernels::ConvFwdDnnl>(
-        w, kernels::ConvShapes{in[0].shape, in[1].shape, out[0].shape, has_bias, depthwise_});
+        w,
+        kernels::ConvShapes{in[0].shape, in[1].shape, out[0].shape, has_bias, depthwise_, groups});
     const int64_t scratch = k->scratch_bytes();
     return make_kernel(
         [k, has_bias](const RunArgs& a) {
@@ -205,6 +217,7 @@ void check_attrs(const ConvAttrs& a, const char* op) {
   LT_CHECK(a.kernel_h > 0 && a.kernel_w > 0 && a.stride_h > 0 && a.stride_w > 0 &&
                a.dilation_h > 0 && a.dilation_w > 0,
            kInvalidArgument, op, ": kernel_size, strides and dilation_rate must be positive");
+  LT_CHECK(a.groups >= 1, kInvalidArgument, op, ": groups must be at least 1, got ", a.groups);
   LT_CHECK((a.stride_h == 1 && a.stride_w == 1) || (a.dilation_h == 1 && a.dilation_w == 1),
            kInvalidArgument, op,
            ": strides > 1 together with dilation_rate > 1 is not supported (as in Keras)");
@@ -228,6 +241,8 @@ OpPtr conv2d(const ConvAttrs& attrs) {
 
 OpPtr depthwise_conv2d(const ConvAttrs& attrs) {
   check_attrs(attrs, "DepthwiseConv2D");
+  LT_CHECK(attrs.groups == 1, kInvalidArgument, "DepthwiseConv2D: groups must be 1, got ",
+           attrs.groups, "; use depth_multiplier, or Conv2D(groups=...)");
   return std::make_shared<ConvOp>(attrs, true);
 }
 

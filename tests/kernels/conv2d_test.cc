@@ -92,15 +92,16 @@ struct ConvCase {
   Padding padding = Padding::kValid;
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // kExplicit only
   bool bias = true;
+  int64_t groups = 1;  // Conv2D(groups=...): weights (KH, KW, IC/groups, OC)
 
   Window2D window() const { return testing::case_window(*this); }
   Shape src() const { return {n, h, w, ic}; }
-  Shape weights() const { return {kh, kw, ic, oc}; }
+  Shape weights() const { return {kh, kw, ic / groups, oc}; }
   Shape dst() const {
     const auto [oh, ow] = testing::case_output_hw(*this);
     return {n, oh, ow, oc};
   }
-  ConvShapes shapes() const { return {src(), weights(), dst(), bias, false}; }
+  ConvShapes shapes() const { return {src(), weights(), dst(), bias, false, groups}; }
 };
 
 // Names the case in gtest messages instead of dumping its bytes.
@@ -228,6 +229,125 @@ std::vector<ConvCase> small_cases() {
   return cases;
 }
 
+// Grouped Conv2D (groups 2 and 4) on odd shapes, strides, 'same' and 'valid'.
+std::vector<ConvCase> grouped_cases() {
+  std::vector<ConvCase> cases;
+  auto add = [&](ConvCase c) { cases.push_back(std::move(c)); };
+  add({.name = "groups2_1x1",
+       .n = 2,
+       .h = 3,
+       .w = 5,
+       .ic = 4,
+       .oc = 6,
+       .kh = 1,
+       .kw = 1,
+       .groups = 2});
+  add({.name = "groups2_5x7_valid",
+       .n = 2,
+       .h = 5,
+       .w = 7,
+       .ic = 4,
+       .oc = 2,
+       .kh = 3,
+       .kw = 3,
+       .groups = 2});
+  add({.name = "groups2_5x7_stride2_same_no_bias",
+       .n = 1,
+       .h = 5,
+       .w = 7,
+       .ic = 6,
+       .oc = 4,
+       .kh = 3,
+       .kw = 2,
+       .sh = 2,
+       .sw = 2,
+       .padding = Padding::kSame,
+       .bias = false,
+       .groups = 2});
+  add({.name = "groups4_5x7_same",
+       .n = 2,
+       .h = 5,
+       .w = 7,
+       .ic = 4,
+       .oc = 8,
+       .kh = 3,
+       .kw = 3,
+       .padding = Padding::kSame,
+       .groups = 4});
+  add({.name = "groups4_7x5_stride2_valid",
+       .n = 1,
+       .h = 7,
+       .w = 5,
+       .ic = 8,
+       .oc = 4,
+       .kh = 3,
+       .kw = 3,
+       .sh = 2,
+       .sw = 1,
+       .groups = 4});
+  add({.name = "groups4_dilation2_same",
+       .n = 1,
+       .h = 6,
+       .w = 7,
+       .ic = 8,
+       .oc = 12,
+       .kh = 3,
+       .kw = 3,
+       .dh = 2,
+       .dw = 2,
+       .padding = Padding::kSame,
+       .groups = 4});
+  add({.name = "groups2_1x1_image_same",
+       .n = 2,
+       .h = 1,
+       .w = 1,
+       .ic = 2,
+       .oc = 4,
+       .kh = 3,
+       .kw = 3,
+       .padding = Padding::kSame,
+       .groups = 2});
+  return cases;
+}
+
+// Grouped shapes where oneDNN's blocked kernels may take over (8 or more channels per group).
+std::vector<ConvCase> large_grouped_cases() {
+  std::vector<ConvCase> cases;
+  cases.push_back({.name = "groups2_32ch_same",
+                   .n = 4,
+                   .h = 13,
+                   .w = 11,
+                   .ic = 32,
+                   .oc = 64,
+                   .kh = 3,
+                   .kw = 3,
+                   .padding = Padding::kSame,
+                   .groups = 2});
+  cases.push_back({.name = "groups4_16ch_stride2_same",
+                   .n = 3,
+                   .h = 15,
+                   .w = 17,
+                   .ic = 32,
+                   .oc = 32,
+                   .kh = 3,
+                   .kw = 3,
+                   .sh = 2,
+                   .sw = 2,
+                   .padding = Padding::kSame,
+                   .groups = 4});
+  cases.push_back({.name = "groups4_1x1_odd_channels",
+                   .n = 2,
+                   .h = 9,
+                   .w = 7,
+                   .ic = 12,
+                   .oc = 20,
+                   .kh = 1,
+                   .kw = 1,
+                   .bias = false,
+                   .groups = 4});
+  return cases;
+}
+
 // The CNN's shapes (and a few bigger ones oneDNN may treat differently: wider channels, 1x1).
 std::vector<ConvCase> large_cases() {
   std::vector<ConvCase> cases;
@@ -289,6 +409,52 @@ TEST_P(Conv2dRefGradientTest, MatchesCentralDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dRefGradientTest, ::testing::ValuesIn(small_cases()),
                          [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Grouped, Conv2dRefGradientTest, ::testing::ValuesIn(grouped_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Conv2dRefTest, GroupedComputesHandWorkedExample) {
+  // groups 2, 1x1 kernel, src 1x1x1x2 = [3, 5], weights (1, 1, 1, 4) = [1, 2, 10, 20]: outputs 0
+  // and 1 read input channel 0 only, outputs 2 and 3 input channel 1 only.
+  std::vector<float> x = {3, 5}, k = {1, 2, 10, 20}, y(4, 0.f);
+  const Window2D win;
+  conv2d_fwd_ref(win, TensorView(x.data(), Shape{1, 1, 1, 2}),
+                 TensorView(k.data(), Shape{1, 1, 1, 4}), TensorView(),
+                 TensorView(y.data(), Shape{1, 1, 1, 4}), /*groups=*/2);
+  EXPECT_EQ(y, (std::vector<float>{3, 6, 50, 100}));
+}
+
+// Slices channels [c0, c0 + count) of the last axis of `t`.
+OwnedTensor slice_last(const OwnedTensor& t, int64_t c0, int64_t count) {
+  const int64_t c = t.shape.dim(-1);
+  Shape shape = t.shape;
+  shape[shape.rank() - 1] = count;
+  OwnedTensor out(shape);
+  for (int64_t p = 0; p < t.shape.num_elements() / c; ++p) {
+    for (int64_t i = 0; i < count; ++i) out.values[p * count + i] = t.values[p * c + c0 + i];
+  }
+  return out;
+}
+
+TEST(Conv2dRefTest, GroupedEqualsUngroupedConvolutionsOfChannelSlices) {
+  // Keras' definition: group g is an ordinary convolution of input channels [g*IC/G, ...) with
+  // weights [..., g*OC/G, ...), its outputs placed at channels [g*OC/G, (g+1)*OC/G).
+  for (const ConvCase& c : grouped_cases()) {
+    SCOPED_TRACE(c.name);
+    OwnedTensor src(c.src(), 41), weights(c.weights(), 42), bias(Shape{c.oc}, 43);
+    OwnedTensor dst(c.dst());
+    conv2d_fwd_ref(c.window(), src.view(), weights.view(), bias.view(), dst.view(), c.groups);
+    const int64_t icg = c.ic / c.groups, ocg = c.oc / c.groups;
+    for (int64_t g = 0; g < c.groups; ++g) {
+      OwnedTensor src_g = slice_last(src, g * icg, icg),
+                  weights_g = slice_last(weights, g * ocg, ocg),
+                  bias_g = slice_last(bias, g * ocg, ocg);
+      OwnedTensor expected = slice_last(dst, g * ocg, ocg);
+      OwnedTensor actual(expected.shape);
+      conv2d_fwd_ref(c.window(), src_g.view(), weights_g.view(), bias_g.view(), actual.view());
+      EXPECT_TRUE(testing::all_close(actual.values, expected.values, 1e-6, 1e-6)) << "group " << g;
+    }
+  }
+}
 
 TEST(Conv2dRefTest, ComputesHandWorkedExample) {
   // src 1x3x3x1 = 1..9, weights 2x2x1x1 = [[1, 0], [0, -1]], bias 0.5, valid, stride 1:
@@ -345,13 +511,21 @@ INSTANTIATE_TEST_SUITE_P(Small, Conv2dDnnlTest, ::testing::ValuesIn(small_cases(
                          [](const auto& info) { return info.param.name; });
 INSTANTIATE_TEST_SUITE_P(Large, Conv2dDnnlTest, ::testing::ValuesIn(large_cases()),
                          [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Grouped, Conv2dDnnlTest, ::testing::ValuesIn(grouped_cases()),
+                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(LargeGrouped, Conv2dDnnlTest, ::testing::ValuesIn(large_grouped_cases()),
+                         [](const auto& info) { return info.param.name; });
 
 TEST(Conv2dDnnlTest, ConstructorsRejectInconsistentShapes) {
   Window2D win;
   win.kernel_h = win.kernel_w = 3;
   const ConvShapes wrong_dst{{2, 5, 5, 3}, {3, 3, 3, 4}, {2, 3, 4, 4}, true, false};
   const ConvShapes wrong_channels{{2, 5, 5, 3}, {3, 3, 2, 4}, {2, 3, 3, 4}, true, false};
-  for (const ConvShapes& s : {wrong_dst, wrong_channels}) {
+  // groups 2: weights must have 4 / 2 = 2 input channels, and 2 must divide the 3 outputs.
+  const ConvShapes wrong_group_channels{{2, 5, 5, 4}, {3, 3, 4, 4}, {2, 3, 3, 4}, true, false, 2};
+  const ConvShapes groups_not_dividing{{2, 5, 5, 4}, {3, 3, 2, 3}, {2, 3, 3, 3}, true, false, 2};
+  for (const ConvShapes& s :
+       {wrong_dst, wrong_channels, wrong_group_channels, groups_not_dividing}) {
     try {
       const ConvFwdDnnl k(win, s);
       ADD_FAILURE() << "expected an Error";

@@ -90,6 +90,8 @@ std::vector<Case> cases() {
   ops::ConvAttrs same3{3, 3, 1, 1, 1, 1, ops::Padding::kSame};
   ops::ConvAttrs even_same_s2{2, 2, 2, 2, 1, 1, ops::Padding::kSame};
   ops::ConvAttrs dilated{3, 3, 1, 1, 2, 2, ops::Padding::kValid};
+  ops::ConvAttrs groups2_same{3, 3, 1, 1, 1, 1, ops::Padding::kSame, 2};
+  ops::ConvAttrs groups4_s2_valid{3, 2, 2, 1, 1, 1, ops::Padding::kValid, 4};
   auto away_from_kinks = [](size_t i, std::vector<float>& v) {
     if (i != 0) return;
     for (float& x : v) x = x >= 0 ? x + 0.05f : x - 0.05f;  // no relu kink within eps
@@ -117,6 +119,14 @@ std::vector<Case> cases() {
        nullptr},
       {"conv2d dilated", ops::conv2d(dilated), {{1, 7, 6, 2}, {3, 3, 2, 2}, {2}}, nullptr},
       {"conv2d 1x1 image", ops::conv2d(same3), {{2, 1, 1, 3}, {3, 3, 3, 2}, {2}}, nullptr},
+      {"conv2d groups 2 same + bias",
+       ops::conv2d(groups2_same),
+       {{2, 5, 4, 4}, {3, 3, 2, 6}, {6}},
+       nullptr},
+      {"conv2d groups 4 stride 2 valid",
+       ops::conv2d(groups4_s2_valid),
+       {{1, 7, 5, 8}, {3, 2, 2, 4}},
+       nullptr},
       {"depthwise multiplier 2",
        ops::depthwise_conv2d(same3),
        {{2, 5, 4, 3}, {3, 3, 3, 2}, {6}},
@@ -183,6 +193,26 @@ TEST(OpShapeTest, RejectsBadShapesWithClearErrors) {
   const ValueId big = g.add_value("big", {Shape{1, 8, 8, 3}, DType::kF32}, ValueKind::kInput);
   EXPECT_THROW(g.add_node(ops::conv2d(k3), {big, w_bad}, "conv2", graph::Phase::kForward), Error);
   EXPECT_THROW(ops::parse_padding("causal"), Error);
+  // groups: 2 must divide both the 3 input channels and the filters; kernel dimension 2 must be
+  // C / groups; depthwise takes no groups.
+  ops::ConvAttrs g2{3, 3, 1, 1, 1, 1, ops::Padding::kValid, 2};
+  const ValueId w_g = g.add_value("w3", {Shape{3, 3, 1, 4}, DType::kF32}, ValueKind::kParameter);
+  try {
+    g.add_node(ops::conv2d(g2), {big, w_g}, "conv3", graph::Phase::kForward);
+    FAIL() << "groups=2 with 3 input channels must fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("groups=2"), std::string::npos) << e.what();
+  }
+  const ValueId even = g.add_value("even", {Shape{1, 8, 8, 4}, DType::kF32}, ValueKind::kInput);
+  const ValueId w_full = g.add_value("w4", {Shape{3, 3, 4, 4}, DType::kF32}, ValueKind::kParameter);
+  EXPECT_THROW(g.add_node(ops::conv2d(g2), {even, w_full}, "conv4", graph::Phase::kForward), Error);
+  const ValueId w_half = g.add_value("w5", {Shape{3, 3, 2, 4}, DType::kF32}, ValueKind::kParameter);
+  EXPECT_EQ(
+      g.value(g.add(ops::conv2d(g2), {even, w_half}, "conv5", graph::Phase::kForward)).spec.shape,
+      (Shape{1, 6, 6, 4}));
+  EXPECT_THROW(ops::conv2d(ops::ConvAttrs{3, 3, 1, 1, 1, 1, ops::Padding::kValid, 0}), Error);
+  EXPECT_THROW(ops::depthwise_conv2d(g2), Error);
   EXPECT_EQ(ops::parse_padding("SAME"), ops::Padding::kSame);
 }
 

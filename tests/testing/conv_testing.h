@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,31 +59,43 @@ std::pair<int64_t, int64_t> case_output_hw(const Case& c) {
 // The three reference kernels of one convolution kind; the forward and backward-weights kernels
 // share a signature.
 struct ConvRefKernels {
-  using Fwd = void (*)(const kernels::Window2D&, const TensorView&, const TensorView&,
-                       const TensorView&, const TensorView&);
-  using BwdData = void (*)(const kernels::Window2D&, const TensorView&, const TensorView&,
-                           const TensorView&);
+  using Fwd = std::function<void(const kernels::Window2D&, const TensorView&, const TensorView&,
+                                 const TensorView&, const TensorView&)>;
+  using BwdData = std::function<void(const kernels::Window2D&, const TensorView&, const TensorView&,
+                                     const TensorView&)>;
   Fwd fwd;
   BwdData bwd_data;
   Fwd bwd_weights;
 };
 
-// Returns depthwise_*_ref when `depthwise`, conv2d_*_ref otherwise.
-inline ConvRefKernels conv_ref_kernels(bool depthwise) {
-  if (depthwise) {
+// Returns depthwise_*_ref when shapes.depthwise, else conv2d_*_ref with shapes.groups.
+inline ConvRefKernels conv_ref_kernels(const kernels::ConvShapes& shapes) {
+  if (shapes.depthwise) {
     return {kernels::depthwise_fwd_ref, kernels::depthwise_bwd_data_ref,
             kernels::depthwise_bwd_weights_ref};
   }
-  return {kernels::conv2d_fwd_ref, kernels::conv2d_bwd_data_ref, kernels::conv2d_bwd_weights_ref};
+  const int64_t g = shapes.groups;
+  return {[g](const kernels::Window2D& w, const TensorView& src, const TensorView& weights,
+              const TensorView& bias,
+              const TensorView& dst) { kernels::conv2d_fwd_ref(w, src, weights, bias, dst, g); },
+          [g](const kernels::Window2D& w, const TensorView& diff_dst, const TensorView& weights,
+              const TensorView& diff_src) {
+            kernels::conv2d_bwd_data_ref(w, diff_dst, weights, diff_src, g);
+          },
+          [g](const kernels::Window2D& w, const TensorView& src, const TensorView& diff_dst,
+              const TensorView& diff_weights, const TensorView& diff_bias) {
+            kernels::conv2d_bwd_weights_ref(w, src, diff_dst, diff_weights, diff_bias, g);
+          }};
 }
 
-// Expects the reference kernels for `shapes` (depthwise when shapes.depthwise) to give the
-// gradients of a weighted sum of dst with respect to src, weights and, when shapes.has_bias,
-// bias that central differences give. Random data comes from seeds `seed` to `seed` + 3.
+// Expects the reference kernels for `shapes` (depthwise when shapes.depthwise, grouped by
+// shapes.groups) to give the gradients of a weighted sum of dst with respect to src, weights
+// and, when shapes.has_bias, bias that central differences give. Random data comes from seeds
+// `seed` to `seed` + 3.
 inline void expect_conv_ref_matches_central_differences(const kernels::Window2D& win,
                                                         const kernels::ConvShapes& shapes,
                                                         uint64_t seed) {
-  const ConvRefKernels ref = conv_ref_kernels(shapes.depthwise);
+  const ConvRefKernels ref = conv_ref_kernels(shapes);
   const int64_t oc = shapes.dst[3];
   OwnedTensor src(shapes.src, seed), weights(shapes.weights, seed + 1), bias(Shape{oc}, seed + 2);
   OwnedTensor dst(shapes.dst);
@@ -118,7 +131,7 @@ inline void expect_conv_dnnl_matches_reference(const kernels::Window2D& win,
                                                const char* layout, uint64_t seed) {
   SCOPED_TRACE(std::string("weights layout ") + (layout ? layout : "default"));
   const ScopedEnv scoped("LEANTRAIN_CONV_WEIGHTS", layout);
-  const ConvRefKernels ref = conv_ref_kernels(shapes.depthwise);
+  const ConvRefKernels ref = conv_ref_kernels(shapes);
   const int64_t oc = shapes.dst[3];
   const bool has_bias = shapes.has_bias;
   OwnedTensor src(shapes.src, seed), weights(shapes.weights, seed + 1), bias(Shape{oc}, seed + 2);
