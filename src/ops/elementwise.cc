@@ -1,4 +1,5 @@
 // Add, Reshape (a view) and Dropout (mask regenerated in backward, nothing kept).
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/dropout.h"
@@ -14,6 +15,29 @@ using graph::KernelChoice;
 using graph::RunArgs;
 using graph::TensorSpec;
 
+// Fills its one output with a constant (no inputs): the seed gradient d loss / d loss = 1 when
+// a sum is itself the loss.
+class FillOp final : public graph::Op {
+ public:
+  FillOp(TensorSpec spec, float value) : spec_(spec), value_(value) {}
+  std::string type() const override { return "Fill"; }
+  std::vector<TensorSpec> infer(std::span<const TensorSpec> in) const override {
+    check_arity(type(), in, 0, 0);
+    return {spec_};
+  }
+  std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
+                                         KernelChoice) const override {
+    const float value = value_;
+    return make_kernel([value](const RunArgs& a) {
+      std::fill(f32(a.outputs[0]), f32(a.outputs[0]) + a.outputs[0].num_elements(), value);
+    });
+  }
+
+ private:
+  TensorSpec spec_;
+  float value_;
+};
+
 class AddOp final : public graph::Op {
  public:
   std::string type() const override { return "Add"; }
@@ -25,9 +49,14 @@ class AddOp final : public graph::Op {
     return {in[0]};
   }
   int inplace_input() const override { return 0; }
-  std::vector<graph::ValueId> gradient(graph::GradContext&, const graph::Node&,
+  std::vector<graph::ValueId> gradient(graph::GradContext& ctx, const graph::Node& node,
                                        std::span<const graph::ValueId> dy) const override {
-    return {dy[0], dy[0]};
+    if (dy[0] != graph::kNoValue) return {dy[0], dy[0]};
+    // The sum is the loss: autodiff seeds it with "1" (kNoValue), which cannot pass through to
+    // two inputs that are not themselves the loss; give them a real tensor of ones.
+    const TensorSpec spec = ctx.graph().value(node.outputs[0]).spec;
+    const graph::ValueId ones = ctx.add(std::make_shared<FillOp>(spec, 1.0f), {}, "seed");
+    return {ones, ones};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
                                          KernelChoice choice) const override {
