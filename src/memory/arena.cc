@@ -1,4 +1,4 @@
-// The planned arena: one aligned, zero-filled allocation.
+// An arena: one aligned, zero-initialized block reserved through an Allocator.
 #include "leantrain/memory/arena.h"
 
 #include <cstdint>
@@ -9,46 +9,70 @@
 #include <utility>
 
 #include "leantrain/core/error.h"
+#include "memory/block.h"
 
 namespace leantrain::memory {
 namespace {
 
-// Allocates `bytes` (> 0) rounded up to kAlignment, as std::aligned_alloc requires, and
-// zero-fills all of it so every page is resident.
-void* allocate_zeroed(int64_t bytes) {
+// Rounds a validated size (>= 0) up to kAlignment, as std::aligned_alloc requires.
+int64_t aligned_size(int64_t bytes) {
+  LT_CHECK(bytes >= 0, kInvalidArgument, "arena size ", bytes, " bytes is negative");
   LT_CHECK(bytes <= std::numeric_limits<int64_t>::max() - Arena::kAlignment, kInvalidArgument,
            "arena of ", bytes, " bytes is too large");
-  const int64_t rounded = (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
-  void* p =
-      std::aligned_alloc(static_cast<size_t>(Arena::kAlignment), static_cast<size_t>(rounded));
-  LT_CHECK(p != nullptr, kOutOfBudget, "could not allocate an arena of ", bytes, " bytes (",
-           readable_bytes(bytes), "): the system refused; lower the batch size or the budget");
-  std::memset(p, 0, static_cast<size_t>(rounded));
-  return p;
+  return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
 }
 
 }  // namespace
 
-Arena::Arena(int64_t bytes) {
-  LT_CHECK(bytes >= 0, kInvalidArgument, "arena size ", bytes, " bytes is negative");
-  if (bytes > 0) {
-    base_ = allocate_zeroed(bytes);
-    bytes_ = bytes;
-  }
+Arena::Arena(int64_t bytes) { grow_to(bytes); }
+
+Arena::Arena(int64_t bytes, std::shared_ptr<Allocator> allocator, std::string what)
+    : allocator_(std::move(allocator)), what_(std::move(what)) {
+  LT_CHECK(allocator_ != nullptr, kInvalidArgument, "no allocator given for ", what_);
+  grow_to(bytes);
 }
 
-Arena::~Arena() { std::free(base_); }
+Arena::~Arena() { release(); }
 
 Arena::Arena(Arena&& other) noexcept
-    : base_(std::exchange(other.base_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+    : allocator_(std::move(other.allocator_)),
+      what_(std::move(other.what_)),
+      base_(std::exchange(other.base_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      reserved_(std::exchange(other.reserved_, 0)),
+      mode_(other.mode_),
+      charge_id_(std::exchange(other.charge_id_, 0)) {
+  other.allocator_ = nullptr;
+  other.what_ = "arena";
+}
 
 Arena& Arena::operator=(Arena&& other) noexcept {
   if (this != &other) {
-    std::free(base_);
+    release();
+    allocator_ = std::exchange(other.allocator_, nullptr);
+    what_ = std::exchange(other.what_, "arena");
     base_ = std::exchange(other.base_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
+    reserved_ = std::exchange(other.reserved_, 0);
+    mode_ = other.mode_;
+    charge_id_ = std::exchange(other.charge_id_, 0);
   }
   return *this;
+}
+
+const std::shared_ptr<Allocator>& Arena::allocator() const {
+  return allocator_ != nullptr ? allocator_ : Allocator::default_allocator();
+}
+
+int64_t Arena::committed_bytes() const { return detail::committed_bytes(base_, reserved_, mode_); }
+
+void Arena::release() {
+  detail::return_block(base_, reserved_, mode_);
+  if (charge_id_ != 0) allocator()->uncharge(charge_id_);
+  base_ = nullptr;
+  bytes_ = 0;
+  reserved_ = 0;
+  charge_id_ = 0;
 }
 
 // Compares addresses as integers: relational operators on pointers into different objects are
@@ -63,15 +87,28 @@ bool Arena::contains(const void* p, int64_t n) const {
   return from_base <= size && static_cast<uintptr_t>(n) <= size - from_base;
 }
 
-void Arena::grow_to(int64_t bytes) {
-  LT_CHECK(bytes >= 0, kInvalidArgument, "arena size ", bytes, " bytes is negative");
-  if (bytes <= bytes_) return;
-  std::free(base_);
-  base_ = nullptr;
-  bytes_ = 0;
-  base_ = allocate_zeroed(bytes);
+void Arena::grow_to(int64_t bytes, std::string what) {
+  const int64_t reserved = aligned_size(bytes);
+  if (bytes <= bytes_) return;  // what_ keeps naming what the block was sized for
+  Allocator& allocator = *this->allocator();
+  // Checked before anything is freed, so a refusal leaves the arena as it was.
+  const uint64_t id = allocator.charge(reserved, what, charge_id_);
+  charge_id_ = 0;  // the new record replaced the old one
+  release();
+  what_ = std::move(what);
+  try {
+    base_ = detail::take_block(reserved, allocator.mode(), what_);
+  } catch (...) {
+    allocator.uncharge(id);
+    throw;
+  }
   bytes_ = bytes;
+  reserved_ = reserved;
+  mode_ = allocator.mode();
+  charge_id_ = id;
 }
+
+void Arena::grow_to(int64_t bytes) { grow_to(bytes, what_); }
 
 // Keras' readable_memory_size: keep dividing by 1024 while the value is at least 1024.
 std::string readable_bytes(int64_t bytes) {

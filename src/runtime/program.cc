@@ -1,6 +1,9 @@
 #include "leantrain/runtime/program.h"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
+#include <utility>
 
 #include "leantrain/core/error.h"
 
@@ -11,7 +14,32 @@ int64_t align_up(int64_t x) { return (x + kAlignment - 1) / kAlignment * kAlignm
 int64_t spec_bytes(const graph::TensorSpec& s) {
   return s.shape.num_elements() * dtype_size(s.dtype);
 }
+
+// "training step arena for batch 32": what an arena reservation for `g` is called.
+std::string describe_arena(const graph::Graph& g) {
+  bool update = false, loss = false;
+  for (const graph::Node& node : g.nodes()) {
+    update = update || node.phase == graph::Phase::kUpdate;
+    loss = loss || node.phase == graph::Phase::kLoss;
+  }
+  std::string what = update ? "training step arena"
+                     : loss ? "evaluation step arena"
+                            : "prediction step arena";
+  for (const graph::Value& v : g.values()) {
+    if (v.kind == graph::ValueKind::kInput && v.spec.shape.rank() > 0) {
+      return internal::str_cat(what, " for batch ", v.spec.shape[0]);
+    }
+  }
+  return what;
+}
 }  // namespace
+
+PersistentStore::PersistentStore() : PersistentStore(memory::Allocator::default_allocator()) {}
+
+PersistentStore::PersistentStore(std::shared_ptr<memory::Allocator> allocator)
+    : allocator_(std::move(allocator)) {
+  LT_CHECK(allocator_ != nullptr, kInvalidArgument, "PersistentStore needs an allocator");
+}
 
 void PersistentStore::declare(const std::string& name, const graph::TensorSpec& spec,
                               graph::ValueKind kind) {
@@ -35,8 +63,25 @@ void PersistentStore::allocate() {
     e.offset = offset;
     offset += align_up(spec_bytes(e.spec));
   }
-  arena_ = memory::Arena(offset);
+  arena_ = memory::Arena(offset, allocator_, what());
   allocated_ = true;
+}
+
+std::string PersistentStore::what() const {
+  // Kinds in the order a reader expects them, whatever the declaration order.
+  static constexpr std::pair<graph::ValueKind, const char*> kKinds[] = {
+      {graph::ValueKind::kParameter, "parameters"},
+      {graph::ValueKind::kGradient, "gradients"},
+      {graph::ValueKind::kOptimizerState, "optimizer state"},
+      {graph::ValueKind::kState, "batch-norm statistics"}};
+  std::string kinds;
+  for (const auto& [kind, name] : kKinds) {
+    const bool any = std::any_of(entries_.begin(), entries_.end(),
+                                 [&](const auto& entry) { return entry.second.kind == kind; });
+    if (!any) continue;
+    kinds += kinds.empty() ? name : internal::str_cat(", ", name);
+  }
+  return kinds.empty() ? "persistent block" : internal::str_cat("persistent block (", kinds, ")");
 }
 
 TensorView PersistentStore::view(const std::string& name) const {
@@ -61,8 +106,15 @@ int64_t PersistentStore::bytes_of(graph::ValueKind kind) const {
   return total;
 }
 
-void SharedArena::reserve(int64_t bytes) {
-  if (bytes > arena_.bytes()) arena_.grow_to(bytes);
+SharedArena::SharedArena() : SharedArena(memory::Allocator::default_allocator()) {}
+
+SharedArena::SharedArena(std::shared_ptr<memory::Allocator> allocator)
+    : arena_(0, std::move(allocator), "step arena") {}
+
+void SharedArena::reserve(int64_t bytes) { reserve(bytes, "step arena"); }
+
+void SharedArena::reserve(int64_t bytes, const std::string& what) {
+  if (bytes > arena_.bytes()) arena_.grow_to(bytes, what);
 }
 
 Program::Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
@@ -84,7 +136,7 @@ Program::Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
     scratch_.push_back(kernels_.back()->scratch_bytes());
   }
   plan_ = graph::plan_graph_memory(graph_, scratch_);
-  arena_.reserve(plan_.arena_bytes());
+  arena_.reserve(plan_.arena_bytes(), describe_arena(graph_));
   bind();
 }
 

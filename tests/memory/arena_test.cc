@@ -106,6 +106,50 @@ TEST(ArenaTest, ConstructionMakesEveryPageResident) {
   EXPECT_GE(after - before, 60 * kMiB) << "before " << before << " after " << after;
 }
 
+TEST(ArenaTest, NullAllocatorIsInvalid) {
+  try {
+    Arena arena(64, nullptr, "step arena");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(ArenaTest, DefaultArenaUsesTheDefaultAllocatorAndIsCommittedAtOnce) {
+  const Arena arena(kMiB + 1);
+  EXPECT_EQ(arena.allocator(), Allocator::default_allocator());
+  EXPECT_EQ(arena.what(), "arena");
+  EXPECT_EQ(arena.committed_bytes(), kMiB + 64);  // rounded up to the alignment
+}
+
+TEST(ArenaTest, GrowModeArenaIsAlignedZeroAndUncommitted) {
+  const auto allocator =
+      std::make_shared<Allocator>(AllocatorOptions{.mode = AllocatorMode::kGrow});
+  const Arena arena(3 * kMiB + 5, allocator, "grow arena");
+  ASSERT_NE(arena.base(), nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(arena.base()) % 64, 0u);
+  EXPECT_EQ(arena.bytes(), 3 * kMiB + 5);
+  EXPECT_EQ(arena.committed_bytes(), 0);
+  EXPECT_TRUE(all_zero(arena));  // read after the check: a page only read maps the zero page
+}
+
+TEST(ArenaTest, GrowModeGrowthMapsFreshZeroPagesWithoutCopying) {
+  const auto allocator =
+      std::make_shared<Allocator>(AllocatorOptions{.mode = AllocatorMode::kGrow});
+  Arena arena(kMiB, allocator, "small step");
+  std::memset(arena.base(), 0xab, kMiB);
+  EXPECT_GE(arena.committed_bytes(), kMiB);
+  arena.grow_to(4 * kMiB, "large step");
+  EXPECT_EQ(arena.bytes(), 4 * kMiB);
+  // A copy of the old contents would have committed the first MiB of the new block.
+  EXPECT_EQ(arena.committed_bytes(), 0);
+  EXPECT_EQ(allocator->held_bytes(), 4 * kMiB);
+  EXPECT_TRUE(all_zero(arena));
+  arena.grow_to(2 * kMiB, "smaller step");  // smaller: nothing happens, the name stays
+  EXPECT_EQ(arena.bytes(), 4 * kMiB);
+  EXPECT_EQ(arena.what(), "large step");
+}
+
 TEST(ReadableBytesTest, PrintsLikeKeras) {
   EXPECT_EQ(readable_bytes(0), "0.00 B");
   EXPECT_EQ(readable_bytes(244), "244.00 B");

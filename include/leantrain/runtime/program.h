@@ -10,6 +10,7 @@
 
 #include "leantrain/graph/graph.h"
 #include "leantrain/graph/memory_plan.h"
+#include "leantrain/memory/allocator.h"
 #include "leantrain/memory/arena.h"
 
 namespace leantrain::runtime {
@@ -19,10 +20,20 @@ namespace leantrain::runtime {
 // allocate() once. Not thread-safe.
 class PersistentStore {
  public:
+  // Allocates through the default allocator: preallocate, no limit.
+  PersistentStore();
+  // Allocates through `allocator` (not null), which a model's SharedArena should share so that
+  // one limit covers both.
+  explicit PersistentStore(std::shared_ptr<memory::Allocator> allocator);
+
   // Declares a buffer; declaring the same name again with the same spec is a no-op, with another
   // spec an Error(kInvalidArgument). Throws Error(kInternal) after allocate().
   void declare(const std::string& name, const graph::TensorSpec& spec, graph::ValueKind kind);
-  // Allocates (and zero-fills) the block.
+  // Reserves the block through the allocator, zero-initialized (preallocate: zero-filled now;
+  // grow: pages committed as they are first written). Names it in messages by the kinds it
+  // holds, e.g. "persistent block (parameters, gradients, optimizer state)". Throws
+  // Error(kOutOfBudget) from the allocator when its limit would be exceeded or the system
+  // refuses.
   void allocate();
   bool allocated() const { return allocated_; }
   bool contains(const std::string& name) const { return entries_.contains(name); }
@@ -36,6 +47,9 @@ class PersistentStore {
   // The whole block, alignment padding included.
   int64_t total_bytes() const { return arena_.bytes(); }
   const memory::Arena& arena() const { return arena_; }
+  const std::shared_ptr<memory::Allocator>& allocator() const { return allocator_; }
+  // What the block is called in messages: "persistent block (...)", the kinds declared so far.
+  std::string what() const;
 
  private:
   struct Entry {
@@ -45,6 +59,7 @@ class PersistentStore {
   };
   std::map<std::string, Entry> entries_;
   std::vector<std::string> order_;
+  std::shared_ptr<memory::Allocator> allocator_;
   memory::Arena arena_;
   bool allocated_ = false;
 };
@@ -53,11 +68,23 @@ class PersistentStore {
 // largest plan. Not thread-safe.
 class SharedArena {
  public:
-  // Makes the arena at least `bytes` large (reallocating: contents are not kept).
+  // Reserves through the default allocator: preallocate, no limit.
+  SharedArena();
+  // Reserves through `allocator` (not null); share it with the model's PersistentStore.
+  explicit SharedArena(std::shared_ptr<memory::Allocator> allocator);
+
+  // Makes the arena at least `bytes` large: a larger request frees the old block and reserves a
+  // new zero-initialized one (contents are not kept, nothing is copied; in grow mode the new
+  // pages are committed as the kernels first touch them). `what` names the request in a refusal
+  // and in the allocator's list of held blocks (e.g. "training step arena for batch 256"); the
+  // first form says "step arena". Throws Error(kOutOfBudget) from the allocator when its limit
+  // would be exceeded (the arena keeps its old block) or the system refuses.
   void reserve(int64_t bytes);
+  void reserve(int64_t bytes, const std::string& what);
   std::byte* base() const { return static_cast<std::byte*>(arena_.base()); }
   int64_t bytes() const { return arena_.bytes(); }
   const memory::Arena& arena() const { return arena_; }
+  const std::shared_ptr<memory::Allocator>& allocator() const { return arena_.allocator(); }
 
  private:
   memory::Arena arena_;
@@ -69,8 +96,13 @@ class SharedArena {
 class Program {
  public:
   // Compiles every node's kernel, plans the arena (verified), reserves it in `arena`, and checks
-  // every persistent value of the graph is declared in `store` with the same shape.
-  // Throws Error(kInvalidArgument) for shape problems, Error(kInternal) for a bad plan.
+  // every persistent value of the graph is declared in `store` with the same shape. The
+  // reservation is named after the graph: "training step arena for batch 32" when it has update
+  // nodes, "evaluation step ..." when it has a loss, "prediction step ..." otherwise; the batch
+  // is the leading dimension of its first input.
+  // Throws Error(kInvalidArgument) for shape problems, Error(kInternal) for a bad plan,
+  // Error(kOutOfBudget) when the arena's allocator refuses the reservation (its limit, or the
+  // system): at compile time, never in run().
   Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
           graph::KernelChoice choice = graph::KernelChoice::kFast);
   ~Program();
