@@ -1,3 +1,5 @@
+// make_model(): the command line's named models, and the classic MNIST convnet. The Keras
+// Applications models are in zoo_mobilenet.cc and zoo_efficientnet.cc.
 #include "leantrain/nn/zoo.h"
 
 #include "leantrain/core/error.h"
@@ -19,14 +21,43 @@ Sequential make_cnn(const Shape& input_shape, int64_t classes, uint64_t seed) {
                     "cnn");
 }
 
-std::vector<std::string> model_names() { return {"cnn"}; }
+std::vector<std::string> model_names() {
+  return {"cnn", "mobilenet", "mobilenet_v2", "efficientnet_b0"};
+}
 
-Sequential make_model(const std::string& name, const Shape& input_shape, int64_t classes,
-                      uint64_t seed) {
+Model make_model(const std::string& name, const Shape& input_shape, int64_t classes, uint64_t seed,
+                 const ZooOptions& options) {
+  const bool known =
+      name == "cnn" || name == "mobilenet" || name == "mobilenet_v2" || name == "efficientnet_b0";
+  if (!known) {
+    std::string names;
+    for (const std::string& n : model_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error(ErrorCode::kNotFound, "unknown model '" + name + "'; known models: " + names);
+  }
+  LT_CHECK(options.alpha == 1.0 || name == "mobilenet" || name == "mobilenet_v2", kInvalidArgument,
+           "model '", name,
+           "' has no width multiplier; alpha applies to mobilenet and mobilenet_v2, got alpha=",
+           options.alpha);
+  LT_CHECK(options.depth_multiplier == 1 || name == "mobilenet", kInvalidArgument, "model '", name,
+           "' has no depth multiplier; it applies to mobilenet, got depth_multiplier=",
+           options.depth_multiplier);
   if (name == "cnn") return make_cnn(input_shape, classes, seed);
-  std::string known;
-  for (const std::string& n : model_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error(ErrorCode::kNotFound, "unknown model '" + name + "'; known models: " + known);
+  // The application models with their top, as logits (Keras' classifier_activation=None).
+  if (name == "mobilenet") {
+    return MobileNet({.input_shape = input_shape,
+                      .alpha = options.alpha,
+                      .depth_multiplier = options.depth_multiplier,
+                      .classes = classes,
+                      .classifier_activation = ""});
+  }
+  if (name == "mobilenet_v2") {
+    return MobileNetV2({.input_shape = input_shape,
+                        .alpha = options.alpha,
+                        .classes = classes,
+                        .classifier_activation = ""});
+  }
+  return EfficientNetB0(
+      {.input_shape = input_shape, .classes = classes, .classifier_activation = ""});
 }
 
 }  // namespace leantrain::nn
