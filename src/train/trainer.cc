@@ -14,8 +14,11 @@
 #include "leantrain/graph/autodiff.h"
 #include "leantrain/memory/arena.h"
 #include "leantrain/memory/process_memory.h"
+#include "leantrain/nn/serialization.h"
 #include "leantrain/runtime/program.h"
+#include "leantrain/train/safetensors.h"
 #include "ops/ops.h"
+#include "train/objective.h"
 #include "train/progress.h"
 
 namespace leantrain::train {
@@ -58,6 +61,18 @@ void initialize(const nn::Variable& v, float* data, uint64_t seed) {
     uniform(std::sqrt(3.0 / fan_in));
   } else if (init == "lecun_normal") {
     truncated(std::sqrt(1.0 / fan_in));
+  } else if (nn::VarianceScaling vs; nn::parse_variance_scaling(init, &vs)) {
+    const double fan = vs.mode == "fan_in"    ? fan_in
+                       : vs.mode == "fan_out" ? fan_out
+                                              : (fan_in + fan_out) / 2;
+    const double s = vs.scale / std::max(1.0, fan);
+    if (vs.distribution == "uniform") {
+      uniform(std::sqrt(3.0 * s));
+    } else if (vs.distribution == "truncated_normal") {
+      truncated(std::sqrt(s));
+    } else {
+      for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>(std::sqrt(s) * rng.normal());
+    }
   } else {
     throw Error(ErrorCode::kUnimplemented,
                 "initializer '" + init +
@@ -94,21 +109,6 @@ std::string line(const char* label, int64_t bytes) {
   std::snprintf(buf, sizeof buf, "  %-34s %14s  (%lld bytes)\n", label,
                 memory::readable_bytes(bytes).c_str(), static_cast<long long>(bytes));
   return buf;
-}
-
-// Adds the model's forward pass for a batch, the labels input, the loss and the count of correct
-// predictions (both read by the host after the step); returns the loss.
-ValueId add_model_and_loss(graph::Graph& g, const nn::Sequential& model, int64_t batch_size,
-                           bool training) {
-  const nn::BuiltModel built = model.build(g, batch_size, training);
-  const ValueId labels = g.add_value("labels", {Shape{batch_size}, DType::kI32}, ValueKind::kInput);
-  const ValueId loss =
-      g.add(ops::softmax_cross_entropy(), {built.output, labels}, "loss", graph::Phase::kLoss);
-  const ValueId correct =
-      g.add(ops::top1_correct(), {built.output, labels}, "correct", graph::Phase::kLoss);
-  g.value(loss).is_output = true;
-  g.value(correct).is_output = true;
-  return loss;
 }
 
 }  // namespace
@@ -174,20 +174,86 @@ std::string MemoryReport::to_string() const {
   return out;
 }
 
-Trainer::Trainer(const nn::Sequential& model, CompileOptions options)
-    : model_(model),
-      options_(options),
-      store_(std::make_unique<runtime::PersistentStore>()),
-      arena_(std::make_unique<runtime::SharedArena>()) {
+std::string Loss::name() const {
+  switch (kind) {
+    case Kind::kSparseCategoricalCrossentropy:
+      return "sparse_categorical_crossentropy";
+    case Kind::kCategoricalCrossentropy:
+      return "categorical_crossentropy";
+    case Kind::kBinaryCrossentropy:
+      return "binary_crossentropy";
+    case Kind::kMeanSquaredError:
+      return "mean_squared_error";
+  }
+  return "?";
+}
+
+Loss Loss::parse(const std::string& name, bool from_logits) {
+  if (name == "sparse_categorical_crossentropy") {
+    return SparseCategoricalCrossentropy({.from_logits = from_logits});
+  }
+  if (name == "categorical_crossentropy") {
+    return CategoricalCrossentropy({.from_logits = from_logits});
+  }
+  if (name == "binary_crossentropy") return BinaryCrossentropy({.from_logits = from_logits});
+  if (name == "mean_squared_error" || name == "mse") return MeanSquaredError();
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown loss '" + name +
+                  "'; supported: sparse_categorical_crossentropy, categorical_crossentropy, "
+                  "binary_crossentropy, mean_squared_error");
+}
+
+Loss SparseCategoricalCrossentropy(const LossOptions& o) {
+  return {Loss::Kind::kSparseCategoricalCrossentropy, o.from_logits};
+}
+Loss CategoricalCrossentropy(const LossOptions& o) {
+  return {Loss::Kind::kCategoricalCrossentropy, o.from_logits};
+}
+Loss BinaryCrossentropy(const LossOptions& o) {
+  return {Loss::Kind::kBinaryCrossentropy, o.from_logits};
+}
+Loss MeanSquaredError() { return {Loss::Kind::kMeanSquaredError, false}; }
+
+double EpochLogs::get(const std::string& key) const {
+  auto it = logs.find(key);
+  return it == logs.end() ? std::nan("") : it->second;
+}
+
+namespace {
+
+enum Mode { kTrain = 0, kEval = 1, kPredict = 2 };
+
+// The one value a prediction graph's host reads.
+ValueId the_output(const graph::Graph& g) {
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    if (g.value(v).is_output) return v;
+  }
+  throw Error(ErrorCode::kInternal, "a prediction graph has no output");
+}
+
+}  // namespace
+
+Trainer::Trainer(nn::Model model, CompileOptions options)
+    : model_(std::move(model)),
+      options_(std::move(options)),
+      store_(std::make_unique<runtime::PersistentStore>(
+          std::make_shared<memory::Allocator>(options_.allocator))),
+      arena_(std::make_unique<runtime::SharedArena>(store_->allocator())) {
+  LT_CHECK(model_.inputs().size() == 1 && model_.outputs().size() == 1, kInvalidArgument, "model '",
+           model_.name(), "' has ", model_.inputs().size(), " inputs and ", model_.outputs().size(),
+           " outputs; training needs one of each");
   LT_CHECK(model_.count_params(true) > 0, kInvalidArgument, "model '", model_.name(),
            "' has no trainable variables");
-  LT_CHECK(model_.output_shape().rank() == 1, kInvalidArgument, "model '", model_.name(),
-           "' must end in a (classes,) output for sparse categorical cross-entropy, got ",
-           model_.output_shape().to_string(true));
   LT_CHECK(options_.optimizer.learning_rate > 0, kInvalidArgument,
            "learning_rate must be positive, got ", options_.optimizer.learning_rate);
+  input_name_ = model_.inputs()[0].call().layer->name();
+  for (const MetricNode& m :
+       resolve_objective(options_.loss, options_.metrics, model_.output_shape()).metrics) {
+    metric_names_.push_back(m.name);
+  }
+  learning_rate_ = options_.optimizer.learning_rate;
   // Every persistent tensor the training graph uses, declared from a graph of batch 1.
-  const graph::Graph g = build_training_graph(1);
+  const graph::Graph g = build_graph(1, kTrain);
   for (const graph::Value& v : g.values()) {
     if (graph::is_persistent(v.kind)) store_->declare(v.name, v.spec, v.kind);
   }
@@ -205,9 +271,20 @@ void Trainer::initialize_variables() {
   }
 }
 
-graph::Graph Trainer::build_training_graph(int64_t batch_size) const {
+graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
   graph::Graph g;
-  const ValueId loss = add_model_and_loss(g, model_, batch_size, /*training=*/true);
+  const nn::BuiltModel built = model_.build(g, batch_size, mode == kTrain);
+  const ValueId output = built.outputs[0];
+  if (mode == kPredict) {
+    g.value(output).is_output = true;
+    return g;
+  }
+  std::vector<std::pair<ValueId, float>> l2;
+  for (const nn::ModelVariable& v : model_.variables()) {
+    if (v.variable.l2 != 0.0f) l2.push_back({g.find(v.full_name()), v.variable.l2});
+  }
+  const ValueId loss = add_objective(g, output, options_.loss, options_.metrics, l2);
+  if (mode != kTrain) return g;
 
   const std::map<ValueId, ValueId> grads = graph::add_backward(g, loss, ops::add(), ops::copy());
   const Optimizer& opt = options_.optimizer;
@@ -233,32 +310,31 @@ graph::Graph Trainer::build_training_graph(int64_t batch_size) const {
   return g;
 }
 
-graph::Graph Trainer::build_evaluation_graph(int64_t batch_size) const {
-  graph::Graph g;
-  add_model_and_loss(g, model_, batch_size, /*training=*/false);
-  return g;
+runtime::Program& Trainer::program(int mode, int64_t batch_size) {
+  auto& p = programs_[{mode, batch_size}];
+  if (!p) {
+    p = std::make_unique<runtime::Program>(build_graph(batch_size, mode), *store_, *arena_,
+                                           options_.kernels);
+  }
+  return *p;
 }
 
 runtime::Program& Trainer::training_program(int64_t batch_size) {
-  auto& p = train_programs_[batch_size];
-  if (!p) {
-    p = std::make_unique<runtime::Program>(build_training_graph(batch_size), *store_, *arena_,
-                                           options_.kernels);
-  }
-  return *p;
+  return program(kTrain, batch_size);
 }
-
 runtime::Program& Trainer::evaluation_program(int64_t batch_size) {
-  auto& p = eval_programs_[batch_size];
-  if (!p) {
-    p = std::make_unique<runtime::Program>(build_evaluation_graph(batch_size), *store_, *arena_,
-                                           options_.kernels);
-  }
-  return *p;
+  return program(kEval, batch_size);
 }
 
 runtime::PersistentStore& Trainer::store() { return *store_; }
+const runtime::PersistentStore& Trainer::store() const { return *store_; }
 const runtime::SharedArena& Trainer::arena() const { return *arena_; }
+
+void Trainer::set_learning_rate(double learning_rate) {
+  LT_CHECK(learning_rate >= 0 && std::isfinite(learning_rate), kInvalidArgument,
+           "learning_rate must be finite and >= 0, got ", learning_rate);
+  learning_rate_ = learning_rate;
+}
 
 MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t validation_count) {
   LT_CHECK(batch_size > 0, kInvalidArgument, "batch_size must be positive, got ", batch_size);
@@ -285,41 +361,223 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   return r;
 }
 
-void Trainer::check_labels(const data::LabeledImages& data) const {
-  const int64_t classes = model_.output_shape()[0];
-  LT_CHECK(data.num_classes <= classes, kInvalidArgument, "the data has ", data.num_classes,
-           " classes but the model's output has ", classes, " units");
+std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size) {
+  const MemoryReport report = plan(batch_size);
+  runtime::Program& p = training_program(batch_size);
+  const graph::Graph& g = p.graph();
+  const graph::GraphMemoryPlan& plan = p.plan();
+  std::map<std::string, nn::LayerMemory> out;
+
+  // Kept for backward: forward tensors (one per buffer) that backward nodes read.
+  std::set<int32_t> kept;
+  for (const graph::Node& node : g.nodes()) {
+    if (node.phase != graph::Phase::kBackward) continue;
+    for (ValueId v : node.inputs) {
+      const graph::Value& value = g.value(v);
+      if (graph::is_persistent(value.kind) || value.layer.empty()) continue;
+      const bool forward =
+          value.producer < 0 || g.node(value.producer).phase == graph::Phase::kForward;
+      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+      if (forward && kept.insert(b).second) {
+        out[value.layer].kept_for_backward_bytes += spec_bytes(value.spec);
+      }
+    }
+  }
+
+  // Share of the peak: the slots live at the step where the arena's live bytes peak, each
+  // counted for the layer of a value (or scratch) live in it then, plus the layer's
+  // persistent tensors.
+  const std::vector<memory::Buffer>& slots = plan.slots.slots;
+  int32_t steps = 0;
+  for (const memory::Buffer& b : slots) steps = std::max(steps, b.last_step + 1);
+  std::vector<int64_t> live(static_cast<size_t>(steps), 0);
+  for (const memory::Buffer& b : slots) {
+    for (int32_t s = b.first_step; s <= b.last_step; ++s) live[static_cast<size_t>(s)] += b.bytes;
+  }
+  const int32_t peak_step =
+      static_cast<int32_t>(std::max_element(live.begin(), live.end()) - live.begin());
+  std::map<int32_t, std::string> layer_of_buffer;
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+    if (b >= 0) layer_of_buffer.emplace(b, g.value(v).layer);
+  }
+  for (graph::NodeId n = 0; n < g.num_nodes(); ++n) {
+    const int32_t b = plan.scratch_buffer_of_node[static_cast<size_t>(n)];
+    if (b >= 0) layer_of_buffer.emplace(b, g.node(n).layer);
+  }
+  std::map<std::string, int64_t> at_peak;
+  std::set<int32_t> counted_slots;
+  for (size_t b = 0; b < plan.buffers.size(); ++b) {
+    const memory::Buffer& buf = plan.buffers[b];
+    if (buf.first_step > peak_step || buf.last_step < peak_step) continue;
+    const int32_t slot = plan.slots.slot_of[b];
+    if (!counted_slots.insert(slot).second) continue;
+    auto it = layer_of_buffer.find(static_cast<int32_t>(b));
+    if (it != layer_of_buffer.end() && !it->second.empty()) {
+      at_peak[it->second] += slots[static_cast<size_t>(slot)].bytes;
+    }
+  }
+  for (const graph::Value& v : g.values()) {
+    if (graph::is_persistent(v.kind) && !v.layer.empty()) at_peak[v.layer] += spec_bytes(v.spec);
+  }
+  for (const auto& [layer, bytes] : at_peak) {
+    out[layer].share_of_peak =
+        static_cast<double>(bytes) / static_cast<double>(report.predicted_peak_bytes);
+  }
+  return out;
+}
+
+void Trainer::check_data(const data::LabeledImages& data) const {
+  const Shape& out = model_.output_shape();
+  const int64_t classes = out.rank() == 1 ? out[0] : 0;
+  const bool binary_single = options_.loss.kind == Loss::Kind::kBinaryCrossentropy && classes == 1;
+  LT_CHECK(binary_single ? data.num_classes <= 2 : data.num_classes <= classes, kInvalidArgument,
+           "the data has ", data.num_classes, " classes but the model's output has ", classes,
+           " units");
   const Shape expected = model_.input_shape();
   LT_CHECK(expected == Shape({data.height, data.width, data.channels}), kInvalidArgument,
            "the data's images are ", Shape({data.height, data.width, data.channels}).to_string(),
            " but the model expects ", expected.to_string());
 }
 
-EvalResult Trainer::evaluate(const data::LabeledImages& data, int64_t batch_size) {
-  check_labels(data);
+void Trainer::fill(runtime::Program& p, const data::Batcher& batcher, int64_t b) {
+  const int64_t n = batcher.batch_count(b);
+  TensorView labels = p.view("labels");
+  if (labels.dtype == DType::kI32) {
+    batcher.fill(b, p.view(input_name_).f32(), labels.i32());
+    return;
+  }
+  label_scratch_.resize(static_cast<size_t>(n));
+  batcher.fill(b, p.view(input_name_).f32(), label_scratch_.data());
+  const Objective o = resolve_objective(options_.loss, {}, model_.output_shape());
+  encode_labels(o.labels, label_scratch_.data(), n, labels.num_elements() / n, labels.data);
+}
+
+Logs Trainer::run_epoch_eval(const data::LabeledImages& data, int64_t batch_size) {
+  check_data(data);
   data::Batcher batcher(data, batch_size, /*shuffle=*/false, 0);
   batcher.start_epoch(0);
-  double loss_sum = 0, correct = 0;
-  const graph::StepState state{std::max<int64_t>(iteration_, 1), options_.optimizer.learning_rate,
+  const Objective o = resolve_objective(options_.loss, options_.metrics, model_.output_shape());
+  double loss_sum = 0;
+  std::vector<double> sums(o.metrics.size(), 0.0);
+  const graph::StepState state{std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_),
                                options_.seed};
   for (int64_t b = 0; b < batcher.num_batches(); ++b) {
     const int64_t n = batcher.batch_count(b);
     runtime::Program& p = evaluation_program(n);
-    batcher.fill(b, p.view("input").f32(), p.view("labels").i32());
+    fill(p, batcher, b);
     p.run(state);
     loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
-    correct += p.view("correct").f32()[0];
+    for (size_t m = 0; m < sums.size(); ++m) sums[m] += p.view(o.metrics[m].name).f32()[0];
   }
   const auto count = static_cast<double>(batcher.count());
-  return EvalResult{loss_sum / count, correct / count};
+  Logs logs{{"loss", loss_sum / count}};
+  for (size_t m = 0; m < sums.size(); ++m) {
+    logs[o.metrics[m].name] = sums[m] / (count * static_cast<double>(o.metrics[m].per_example));
+  }
+  return logs;
+}
+
+EvalResult Trainer::evaluate(const data::LabeledImages& data, int64_t batch_size) {
+  return EvalResult{run_epoch_eval(data, batch_size)};
+}
+
+std::vector<float> Trainer::predict(const data::LabeledImages& data, int64_t batch_size) {
+  const Shape expected = model_.input_shape();
+  LT_CHECK(expected == Shape({data.height, data.width, data.channels}), kInvalidArgument,
+           "the data's images are ", Shape({data.height, data.width, data.channels}).to_string(),
+           " but the model expects ", expected.to_string());
+  data::Batcher batcher(data, batch_size, /*shuffle=*/false, 0);
+  batcher.start_epoch(0);
+  const int64_t width = model_.output_shape().num_elements();
+  std::vector<float> out(static_cast<size_t>(data.count * width));
+  label_scratch_.resize(static_cast<size_t>(batch_size));
+  const graph::StepState state{std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_),
+                               options_.seed};
+  int64_t row = 0;
+  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    const int64_t n = batcher.batch_count(b);
+    runtime::Program& p = program(kPredict, n);
+    batcher.fill(b, p.view(input_name_).f32(), label_scratch_.data());
+    p.run(state);
+    const TensorView y = p.view(p.graph().value(the_output(p.graph())).name);
+    std::copy(y.f32(), y.f32() + n * width, out.begin() + row * width);
+    row += n;
+  }
+  return out;
+}
+
+std::vector<std::vector<float>> Trainer::get_weights() const {
+  std::vector<std::vector<float>> out;
+  for (const nn::ModelVariable& v : model_.variables()) {
+    const TensorView t = store_->view(v.full_name());
+    out.emplace_back(t.f32(), t.f32() + t.num_elements());
+  }
+  return out;
+}
+
+void Trainer::set_weights(const std::vector<std::vector<float>>& weights) {
+  const std::vector<nn::ModelVariable> vars = model_.variables();
+  LT_CHECK(weights.size() == vars.size(), kInvalidArgument, "set_weights: the model has ",
+           vars.size(), " variables, got ", weights.size(), " arrays");
+  for (size_t i = 0; i < vars.size(); ++i) {
+    LT_CHECK(static_cast<int64_t>(weights[i].size()) == vars[i].variable.shape.num_elements(),
+             kInvalidArgument, "set_weights: '", vars[i].full_name(), "' has ",
+             vars[i].variable.shape.num_elements(), " elements, got ", weights[i].size());
+  }
+  for (size_t i = 0; i < vars.size(); ++i) {
+    std::copy(weights[i].begin(), weights[i].end(), store_->view(vars[i].full_name()).f32());
+  }
+}
+
+void Trainer::save_weights(const std::string& path) const {
+  std::vector<NamedTensorView> tensors;
+  for (const nn::ModelVariable& v : model_.variables()) {
+    tensors.push_back({v.full_name(), store_->view(v.full_name())});
+  }
+  write_safetensors(
+      path, tensors,
+      {{"format", "leantrain"}, {"model", model_.name()}, {"keras_config", nn::to_json(model_)}});
+}
+
+void Trainer::load_weights(const std::string& path) {
+  const SafetensorsFile file = read_safetensors(path);
+  const std::vector<nn::ModelVariable> vars = model_.variables();
+  // Check everything before changing anything.
+  for (const nn::ModelVariable& v : vars) {
+    const StoredTensor* t = file.find(v.full_name());
+    LT_CHECK(t != nullptr, kInvalidArgument, path, ": no tensor '", v.full_name(),
+             "' for the model's variable of that name (model '", model_.name(),
+             "'); the file was saved from a different model");
+    LT_CHECK(t->dtype == DType::kF32 && t->shape == v.variable.shape, kInvalidArgument, path,
+             ": tensor '", v.full_name(), "' is ", dtype_name(t->dtype), " ", t->shape.to_string(),
+             " but the model's variable is f32 ", v.variable.shape.to_string());
+  }
+  for (const StoredTensor& t : file.tensors()) {
+    const bool known = std::any_of(vars.begin(), vars.end(), [&](const nn::ModelVariable& v) {
+      return v.full_name() == t.name;
+    });
+    LT_CHECK(known, kInvalidArgument, path, ": tensor '", t.name, "' is not a variable of model '",
+             model_.name(), "'; the file was saved from a different model");
+  }
+  for (const nn::ModelVariable& v : vars) {
+    file.at(v.full_name()).copy_to(store_->view(v.full_name()));
+  }
 }
 
 History Trainer::fit(const data::LabeledImages& train, const FitOptions& options) {
   LT_CHECK(options.epochs >= 1, kInvalidArgument, "epochs must be >= 1, got ", options.epochs);
-  check_labels(train);
+  LT_CHECK(options.steps_per_epoch >= 0, kInvalidArgument, "steps_per_epoch must be >= 0, got ",
+           options.steps_per_epoch);
+  LT_CHECK(options.initial_epoch >= 0 && options.initial_epoch < options.epochs, kInvalidArgument,
+           "initial_epoch must be in [0, epochs), got ", options.initial_epoch);
+  check_data(train);
+  if (options.validation_data != nullptr) check_data(*options.validation_data);
   std::ostream& out = options.out != nullptr ? *options.out : std::cout;
   const int64_t batch_size = options.batch_size;
   data::Batcher batcher(train, batch_size, options.shuffle, options_.seed);
+  const Objective objective =
+      resolve_objective(options_.loss, options_.metrics, model_.output_shape());
 
   // Compile every program the run needs before the first step: full and partial batches.
   plan(batch_size);
@@ -329,56 +587,82 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
   }
 
   const bool dynamic = options.verbose == 1 && options.out == nullptr && isatty(STDOUT_FILENO);
+  stop_requested_ = false;
+  for (const CallbackPtr& cb : options.callbacks) cb->on_train_begin(*this);
   History history;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+  Logs logs;
+  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_requested_; ++epoch) {
+    for (const CallbackPtr& cb : options.callbacks) cb->on_epoch_begin(*this, epoch);
     if (options.verbose > 0 && options.epochs > 1) {
       out << "Epoch " << epoch + 1 << "/" << options.epochs << "\n";
     }
     batcher.start_epoch(epoch);
-    ProgressBar bar(batcher.num_batches(), out, dynamic);
-    double loss_sum = 0, correct = 0;
+    const int64_t steps = options.steps_per_epoch > 0
+                              ? std::min(options.steps_per_epoch, batcher.num_batches())
+                              : batcher.num_batches();
+    ProgressBar bar(steps, out, dynamic);
+    double loss_sum = 0;
+    std::vector<double> sums(objective.metrics.size(), 0.0);
     int64_t seen = 0;
+    // The epoch's running means, as Keras reports them.
+    auto running = [&] {
+      const double s = static_cast<double>(seen);
+      Logs l{{"loss", loss_sum / s}};
+      for (size_t m = 0; m < sums.size(); ++m) {
+        l[objective.metrics[m].name] =
+            sums[m] / (s * static_cast<double>(objective.metrics[m].per_example));
+      }
+      return l;
+    };
+    auto as_pairs = [](const Logs& l) {
+      return std::vector<std::pair<std::string, double>>(l.begin(), l.end());
+    };
     const auto start = std::chrono::steady_clock::now();
-    for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    for (int64_t b = 0; b < steps && !stop_requested_; ++b) {
       const int64_t n = batcher.batch_count(b);
       runtime::Program& p = training_program(n);
-      batcher.fill(b, p.view("input").f32(), p.view("labels").i32());
+      fill(p, batcher, b);
+      if (options_.optimizer.schedule) set_learning_rate(options_.optimizer.schedule(iteration_));
       ++iteration_;
-      p.run(graph::StepState{iteration_, options_.optimizer.learning_rate, options_.seed});
+      p.run(graph::StepState{iteration_, static_cast<float>(learning_rate_), options_.seed});
       loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
-      correct += p.view("correct").f32()[0];
+      for (size_t m = 0; m < sums.size(); ++m) {
+        sums[m] += p.view(objective.metrics[m].name).f32()[0];
+      }
       seen += n;
-      const bool last = b + 1 == batcher.num_batches();
-      if (options.verbose == 1 && !last) {
-        const double s = static_cast<double>(seen);
-        bar.update(b + 1, {{"accuracy", correct / s}, {"loss", loss_sum / s}}, "", false);
+      if (!options.callbacks.empty()) {
+        const Logs batch_logs = running();
+        for (const CallbackPtr& cb : options.callbacks) {
+          cb->on_train_batch_end(*this, b, batch_logs);
+        }
+      }
+      if (options.verbose == 1 && b + 1 < steps) {
+        bar.update(b + 1, as_pairs(running()), "", false);
       }
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    EpochLogs logs;
-    logs.epoch = epoch + 1;
-    logs.loss = loss_sum / static_cast<double>(seen);
-    logs.accuracy = correct / static_cast<double>(seen);
-    logs.seconds = seconds;
-    logs.images_per_second = static_cast<double>(seen) / seconds;
-    std::vector<std::pair<std::string, double>> metrics{{"accuracy", logs.accuracy},
-                                                        {"loss", logs.loss}};
-    if (options.validation_data != nullptr) {
-      const EvalResult val = evaluate(*options.validation_data, batch_size);
-      logs.val_loss = val.loss;
-      logs.val_accuracy = val.accuracy;
-      metrics.push_back({"val_accuracy", val.accuracy});
-      metrics.push_back({"val_loss", val.loss});
+    logs = running();
+    if (options.validation_data != nullptr) {  // also after a stop, as Keras
+      for (const auto& [key, value] : run_epoch_eval(*options.validation_data, batch_size)) {
+        logs["val_" + key] = value;
+      }
     }
+    for (const CallbackPtr& cb : options.callbacks) cb->on_epoch_end(*this, epoch, logs);
+    EpochLogs e;
+    e.epoch = epoch + 1;
+    e.logs = logs;
+    e.seconds = seconds;
+    e.images_per_second = static_cast<double>(seen) / seconds;
     if (options.verbose > 0) {
       char extra[96];
-      std::snprintf(extra, sizeof extra, " - %.0f img/s - peak_rss: %s", logs.images_per_second,
+      std::snprintf(extra, sizeof extra, " - %.0f img/s - peak_rss: %s", e.images_per_second,
                     memory::readable_bytes(memory::peak_rss_bytes()).c_str());
-      bar.update(batcher.num_batches(), metrics, extra, true);
+      bar.update(steps, as_pairs(logs), extra, true);
     }
-    history.epochs.push_back(logs);
+    history.epochs.push_back(std::move(e));
   }
+  for (const CallbackPtr& cb : options.callbacks) cb->on_train_end(*this, logs);
   return history;
 }
 

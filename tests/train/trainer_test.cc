@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "leantrain/core/rng.h"
@@ -12,6 +17,8 @@
 
 namespace leantrain::train {
 namespace {
+
+using nn::Sequential;
 
 // Images whose class is which quadrant holds a bright blob, plus noise: learnable in a few
 // epochs by a small convnet.
@@ -56,14 +63,14 @@ TEST(TrainerTest, LearnsASeparableProblemAndHandlesThePartialBatch) {
   const History h =
       trainer.fit(train, {.epochs = 4, .batch_size = 32, .validation_data = &test, .out = &out});
   ASSERT_EQ(h.epochs.size(), 4u);
-  EXPECT_LT(h.epochs.back().loss, h.epochs.front().loss);
-  EXPECT_GT(*h.epochs.back().val_accuracy, 0.9);
+  EXPECT_LT(h.epochs.back().get("loss"), h.epochs.front().get("loss"));
+  EXPECT_GT(h.epochs.back().get("val_accuracy"), 0.9);
   EXPECT_EQ(trainer.iterations(), 4 * 10);  // 300 = 9 * 32 + 12: ten steps per epoch
   EXPECT_TRUE(trainer.training_program(12).all_pointers_inside());
   EXPECT_NE(out.str().find("Epoch 4/4"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("10/10 ━━━━━━━━━━━━━━━━━━━━"), std::string::npos) << out.str();
   const EvalResult r = trainer.evaluate(test, 64);
-  EXPECT_NEAR(r.accuracy, *h.epochs.back().val_accuracy, 1e-9);
+  EXPECT_NEAR(r.logs.at("accuracy"), h.epochs.back().get("val_accuracy"), 1e-9);
 }
 
 TEST(TrainerTest, SameSeedSameRunOtherSeedOtherRun) {
@@ -75,7 +82,7 @@ TEST(TrainerTest, SameSeedSameRunOtherSeedOtherRun) {
     std::ostringstream out;
     return trainer.fit(train, {.epochs = 2, .batch_size = 16, .verbose = 0, .out = &out})
         .epochs.back()
-        .loss;
+        .get("loss");
   };
   EXPECT_EQ(run(7), run(7));
   EXPECT_NE(run(7), run(8));
@@ -90,7 +97,7 @@ TEST(TrainerTest, FastAndReferenceKernelsTrainAlike) {
     std::ostringstream out;
     return trainer.fit(train, {.epochs = 2, .batch_size = 16, .verbose = 0, .out = &out})
         .epochs.back()
-        .loss;
+        .get("loss");
   };
   EXPECT_NEAR(run(graph::KernelChoice::kFast), run(graph::KernelChoice::kReference), 1e-3);
 }
@@ -115,7 +122,7 @@ TEST(TrainerTest, WholeModelGradientMatchesCentralDifferences) {
     const graph::StepState state{5, 1e-30f, 9};
     auto loss = [&]() -> double {
       // Inputs are consumed by the step (their bytes are reused once read): refill every run.
-      batcher.fill(0, p.view("input").f32(), p.view("labels").i32());
+      batcher.fill(0, p.view("input_layer").f32(), p.view("labels").i32());
       p.run(state);
       return p.view("loss").f32()[0];
     };
@@ -164,6 +171,157 @@ TEST(TrainerTest, RejectsDataThatDoesNotFitTheModel) {
   Trainer trainer(model, {});
   std::ostringstream out;
   EXPECT_THROW(trainer.fit(wrong, {.out = &out}), Error);
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("leantrain_trainer_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
+}
+
+TEST(TrainerTest, SaveLoadPredictIsBitwiseIdentical) {
+  const data::LabeledImages train = quadrant_images(64, 3), test = quadrant_images(20, 4);
+  Trainer a(small_cnn(), {.seed = 1});
+  std::ostringstream out;
+  a.fit(train, {.epochs = 1, .batch_size = 16, .verbose = 0, .out = &out});
+  const std::string path = temp_path("weights.safetensors");
+  a.save_weights(path);
+  const std::vector<float> expected = a.predict(test, 8);
+  ASSERT_EQ(expected.size(), 20u * 4u);
+
+  Trainer b(small_cnn(), {.seed = 99});  // other initial weights
+  EXPECT_NE(b.predict(test, 8), expected);
+  b.load_weights(path);
+  const std::vector<float> got = b.predict(test, 8);
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0);
+  EXPECT_EQ(b.get_weights(), a.get_weights());
+  std::filesystem::remove(path);
+}
+
+TEST(TrainerTest, CorruptTruncatedOrForeignWeightsGiveClearErrorsAndChangeNothing) {
+  Trainer a(small_cnn(), {.seed = 1});
+  const std::string path = temp_path("good.safetensors");
+  a.save_weights(path);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  Trainer b(small_cnn(), {.seed = 2});
+  const auto before = b.get_weights();
+  auto expect_error = [&](const std::string& content, const std::string& why) {
+    const std::string bad = temp_path("bad.safetensors");
+    std::ofstream(bad, std::ios::binary) << content;
+    try {
+      b.load_weights(bad);
+      ADD_FAILURE() << why << ": loading must fail";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << why << ": " << e.what();
+    }
+    EXPECT_EQ(b.get_weights(), before) << why;
+    std::filesystem::remove(bad);
+  };
+  // Truncated at a spread of offsets, from inside the length prefix to the last byte.
+  for (size_t cut :
+       {size_t{0}, size_t{3}, size_t{9}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 1}) {
+    expect_error(bytes.substr(0, cut), "truncated at " + std::to_string(cut));
+  }
+  std::string garbled = bytes;
+  garbled[10] = '\x01';  // inside the JSON header
+  expect_error(garbled, "garbled header");
+  // A file from another model names the first variable that differs.
+  Trainer other(Sequential(Shape{12, 12, 1}, {nn::Flatten(), nn::Dense({.units = 4})}), {});
+  const std::string foreign = temp_path("foreign.safetensors");
+  other.save_weights(foreign);
+  try {
+    b.load_weights(foreign);
+    ADD_FAILURE() << "a foreign model's weights must not load";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d/kernel"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(b.get_weights(), before);
+  std::filesystem::remove(foreign);
+  std::filesystem::remove(path);
+}
+
+TEST(TrainerTest, LayerMemoryAttributesKeptBytesAndPeakShares) {
+  Trainer trainer(small_cnn(), {});
+  const MemoryReport r = trainer.plan(16);
+  const auto per_layer = trainer.layer_memory(16);
+  int64_t kept = 0;
+  double shares = 0;
+  for (const auto& [layer, m] : per_layer) {
+    kept += m.kept_for_backward_bytes;
+    shares += m.share_of_peak;
+    EXPECT_GE(m.share_of_peak, 0.0) << layer;
+  }
+  EXPECT_LE(kept, r.kept_for_backward_bytes);
+  EXPECT_GT(kept, 0);
+  EXPECT_LE(shares, 1.0 + 1e-9);
+  EXPECT_GT(shares, 0.1);
+  // conv2d keeps its ReLU output (16, 10, 10, 4) f32 for ReLU's backward and the pooling's.
+  EXPECT_GE(per_layer.at("conv2d").kept_for_backward_bytes, 16 * 10 * 10 * 4 * 4);
+  const std::string table = trainer.model().summary(&per_layer);
+  EXPECT_NE(table.find("Kept for backward"), std::string::npos) << table;
+}
+
+// A functional model with one-hot labels (categorical cross-entropy from probabilities, as a
+// softmax classifier head gives), learning the quadrant task.
+TEST(TrainerTest, FunctionalModelTrainsWithCategoricalCrossentropy) {
+  const data::LabeledImages train = quadrant_images(256, 11), test = quadrant_images(64, 12);
+  const nn::Tensor in = nn::Input({.shape = {12, 12, 1}});
+  const nn::Tensor a =
+      nn::Conv2D({.filters = 4, .kernel_size = 3, .padding = "same", .activation = "relu"})(in);
+  const nn::Tensor b = nn::Conv2D({.filters = 4, .kernel_size = 1})(in);
+  const nn::Tensor x = nn::MaxPooling2D()(nn::Concatenate()({a, b}));
+  const nn::Tensor y = nn::Dense({.units = 4, .activation = "softmax"})(nn::Flatten()(x));
+  // Top-k reads integer labels: with one-hot labels it is refused when compiling.
+  EXPECT_THROW(Trainer(nn::Model(in, y),
+                       {.loss = CategoricalCrossentropy(),
+                        .metrics = {Metric("sparse_top_k_categorical_accuracy", 2, "top2")}}),
+               Error);
+  std::ostringstream out;
+  Trainer ok(nn::Model(in, y), {.optimizer = Adam({.learning_rate = 0.01f}),
+                                .loss = CategoricalCrossentropy(),
+                                .metrics = {"accuracy"}});
+  const History h = ok.fit(
+      train, {.epochs = 4, .batch_size = 32, .validation_data = &test, .verbose = 0, .out = &out});
+  EXPECT_LT(h.epochs.back().get("loss"), h.epochs.front().get("loss"));
+  EXPECT_GT(h.epochs.back().get("val_accuracy"), 0.8);
+}
+
+TEST(TrainerTest, L2RegularizationAddsItsPenaltyToTheLoss) {
+  const data::LabeledImages d = quadrant_images(32, 5);
+  auto model = [](float l2) {
+    return Sequential(Shape{12, 12, 1},
+                      {nn::Flatten(), nn::Dense({.units = 4, .kernel_regularizer = {l2}})});
+  };
+  Trainer plain(model(0.0f), {.seed = 4}), reg(model(0.25f), {.seed = 4});
+  const double base = plain.evaluate(d, 32).loss();
+  const double with = reg.evaluate(d, 32).loss();
+  double sum_sq = 0;
+  const std::vector<std::vector<float>> weights = reg.get_weights();
+  for (float w : weights[0]) sum_sq += static_cast<double>(w) * w;  // the kernel
+  EXPECT_NEAR(with - base, 0.25 * sum_sq, 1e-4 * (1 + 0.25 * sum_sq));
+}
+
+TEST(TrainerTest, BinaryAndMeanSquaredErrorLossesTrain) {
+  data::LabeledImages d = quadrant_images(128, 6);
+  for (int32_t& l : d.labels) l = l >= 2 ? 1 : 0;  // top or bottom half
+  d.num_classes = 2;
+  std::ostringstream out;
+  Trainer binary(Sequential(Shape{12, 12, 1}, {nn::Flatten(), nn::Dense({.units = 1})}),
+                 {.optimizer = Adam({.learning_rate = 0.01f}),
+                  .loss = BinaryCrossentropy({.from_logits = true})});
+  const History hb = binary.fit(d, {.epochs = 5, .batch_size = 16, .verbose = 0, .out = &out});
+  EXPECT_LT(hb.epochs.back().get("loss"), hb.epochs.front().get("loss"));
+  EXPECT_GT(hb.epochs.back().get("accuracy"), 0.9);
+  Trainer mse(Sequential(Shape{12, 12, 1}, {nn::Flatten(), nn::Dense({.units = 2})}),
+              {.optimizer = Adam({.learning_rate = 0.01f}), .loss = MeanSquaredError()});
+  const History hm = mse.fit(d, {.epochs = 5, .batch_size = 16, .verbose = 0, .out = &out});
+  EXPECT_LT(hm.epochs.back().get("loss"), hm.epochs.front().get("loss"));
+  EXPECT_GT(hm.epochs.back().get("accuracy"), 0.9);
 }
 
 TEST(ProgressTest, FormatsLikeKeras) {

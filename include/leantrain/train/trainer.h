@@ -1,4 +1,4 @@
-// compile / fit / evaluate for a Sequential model: builds the training program (forward, loss,
+// compile / fit / evaluate / predict for a model: builds the training program (forward, loss,
 // backward, optimizer update), plans its memory before the first step and runs it.
 #pragma once
 
@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "leantrain/data/batcher.h"
 #include "leantrain/data/idx.h"
 #include "leantrain/graph/op.h"
+#include "leantrain/memory/allocator.h"
 #include "leantrain/nn/sequential.h"
+#include "leantrain/train/callbacks.h"
 
 namespace leantrain::runtime {
 class Program;
@@ -30,6 +33,8 @@ struct Optimizer {
   bool nesterov = false;                                  // SGD
   float beta_1 = 0.9f, beta_2 = 0.999f, epsilon = 1e-7f;  // Adam, AdamW
   float weight_decay = 0.0f;                              // AdamW (Keras default 0.004)
+  LearningRateSchedule schedule =
+      nullptr;  // when set, the learning rate of each step (over iterations)
   std::string name() const;
 };
 struct SGDOptions {
@@ -50,10 +55,55 @@ Optimizer SGD(const SGDOptions& o = {});
 Optimizer Adam(const AdamOptions& o = {});
 Optimizer AdamW(const AdamWOptions& o = {});
 
+// Keras' losses. The labels a loss reads: sparse -> integer class ids; categorical -> one-hot
+// rows of the output's width; binary -> 0/1 per output unit; mean squared error -> the one-hot
+// rows of the class ids (a classifier trained on MSE).
+struct Loss {
+  enum class Kind {
+    kSparseCategoricalCrossentropy,
+    kCategoricalCrossentropy,
+    kBinaryCrossentropy,
+    kMeanSquaredError
+  } kind = Kind::kSparseCategoricalCrossentropy;
+  bool from_logits = false;
+  // Keras' name, e.g. "sparse_categorical_crossentropy".
+  std::string name() const;
+  // Parses Keras' loss names ("sparse_categorical_crossentropy", "categorical_crossentropy",
+  // "binary_crossentropy", "mean_squared_error"/"mse"); throws Error(kInvalidArgument) listing
+  // them otherwise.
+  static Loss parse(const std::string& name, bool from_logits = false);
+};
+struct LossOptions {
+  bool from_logits = false;
+};
+Loss SparseCategoricalCrossentropy(const LossOptions& o = {});
+Loss CategoricalCrossentropy(const LossOptions& o = {});
+Loss BinaryCrossentropy(const LossOptions& o = {});
+Loss MeanSquaredError();
+
+// A metric by Keras name: "accuracy" (resolved against the loss as Keras does),
+// "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
+// "sparse_top_k_categorical_accuracy" (k, default 5; reported under `name` or
+// "sparse_top_k_categorical_accuracy").
+struct Metric {
+  std::string kind;
+  int k = 5;
+  std::string name;  // the logs key; default: kind ("accuracy" stays "accuracy")
+  Metric(const char* kind_in) : kind(kind_in) {}  // NOLINT: "accuracy" reads like Keras
+  Metric(std::string kind_in, int k_in = 5, std::string name_in = "")
+      : kind(std::move(kind_in)), k(k_in), name(std::move(name_in)) {}
+};
+
 struct CompileOptions {
   Optimizer optimizer = Adam();
+  Loss loss = SparseCategoricalCrossentropy({.from_logits = true});
+  std::vector<Metric> metrics = {"accuracy"};
   uint64_t seed = 0;  // fixes initialization, shuffling and dropout
   graph::KernelChoice kernels = graph::KernelChoice::kFast;
+  // How this model's persistent block and step arena are taken: preallocate (default) or grow,
+  // and a hard limit on both together (0: none), checked when the Trainer is built and when
+  // each program compiles, never during a step.
+  memory::AllocatorOptions allocator = {};
 };
 
 struct FitOptions {
@@ -61,24 +111,30 @@ struct FitOptions {
   int64_t batch_size = 32;
   bool shuffle = true;
   const data::LabeledImages* validation_data = nullptr;
+  std::vector<CallbackPtr> callbacks = {};
+  int initial_epoch = 0;        // epochs run from initial_epoch to epochs - 1, as Keras
+  int64_t steps_per_epoch = 0;  // 0: the whole training set each epoch
   int verbose = 1;              // 0 silent, 1 progress bar, 2 one line per epoch
   std::ostream* out = nullptr;  // default std::cout
 };
 
 struct EpochLogs {
-  int epoch = 0;  // 1-based
-  double loss = 0, accuracy = 0;
-  std::optional<double> val_loss, val_accuracy;
+  int epoch = 0;                 // 1-based
+  Logs logs;                     // "loss", metrics, "val_loss", "val_<metric>", "learning_rate"
   double seconds = 0;            // wall time of the training steps (validation excluded)
   double images_per_second = 0;  // training images / seconds
+  // The value of `key`, or NaN when the epoch has none.
+  double get(const std::string& key) const;
 };
 
 struct History {
   std::vector<EpochLogs> epochs;
 };
 
+// "loss" and each metric, as Keras' evaluate(return_dict=True).
 struct EvalResult {
-  double loss = 0, accuracy = 0;
+  Logs logs;
+  double loss() const { return logs.at("loss"); }
 };
 
 // The memory the run will use, known before the first step.
@@ -101,44 +157,79 @@ struct MemoryReport {
   std::string to_string() const;
 };
 
-// Trains one model. Owns the persistent store (parameters and optimizer state), the shared
-// arena and the compiled programs (one per batch size and mode, compiled on first use).
-// The model must outlive the trainer. Not thread-safe.
+// Trains one model (Keras' compile + fit). Owns a copy of the model handle (layers are shared),
+// the persistent store (parameters and optimizer state), the shared arena and the compiled
+// programs (one per batch size and mode, compiled on first use). Not thread-safe.
 class Trainer {
  public:
   // Declares and initializes every variable (seeded), and the optimizer state.
-  // Throws Error(kInvalidArgument) for a model that cannot be trained (no trainable variable).
-  Trainer(const nn::Sequential& model, CompileOptions options);
+  // Throws Error(kInvalidArgument) for a model that cannot be trained: no trainable variable,
+  // not one input and one output, or an output the loss cannot read.
+  Trainer(nn::Model model, CompileOptions options);
   ~Trainer();
+
+  const nn::Model& model() const { return model_; }
+  const CompileOptions& options() const { return options_; }
 
   // Compiles the training and evaluation programs for `batch_size` (if not yet) and returns
   // what they will take, with the input pipeline of a fit over `train_count` examples validated
   // on `validation_count`. Everything here is known before the first step.
   MemoryReport plan(int64_t batch_size, int64_t train_count = 0, int64_t validation_count = 0);
-  // Trains for options.epochs epochs over `train` (labels must be < the model's output width).
-  // The last partial batch is trained on with a program compiled for its size.
+  // Per layer: bytes its forward tensors keep for backward, and its share of the planned peak
+  // (its activations, gradients and persistent tensors live at the training step's peak, over
+  // the predicted peak), for model().summary(&...).
+  std::map<std::string, nn::LayerMemory> layer_memory(int64_t batch_size);
+
+  // Trains for epochs initial_epoch..epochs-1 over `train` (labels must be < the model's output
+  // width), calling the callbacks. The last partial batch is trained on with a program compiled
+  // for its size. Returns the epochs run (fewer when a callback stopped training).
   History fit(const data::LabeledImages& train, const FitOptions& options);
   EvalResult evaluate(const data::LabeledImages& data, int64_t batch_size);
+  // The model's output for each image, row-major (count, output elements), inference mode.
+  std::vector<float> predict(const data::LabeledImages& data, int64_t batch_size = 32);
+
+  // Weights as safetensors: every variable (trainable and not) as "<layer>/<variable>" in the
+  // model's order, Keras layouts, f32; written atomically. load_weights throws
+  // Error(kInvalidArgument) naming the first variable whose name or shape differs (nothing is
+  // changed then), Error(kDataLoss) for a corrupt file.
+  void save_weights(const std::string& path) const;
+  void load_weights(const std::string& path);
+  // Every variable's values in the model's order (Keras' get_weights), and back.
+  std::vector<std::vector<float>> get_weights() const;
+  void set_weights(const std::vector<std::vector<float>>& weights);
+
+  double learning_rate() const { return learning_rate_; }
+  void set_learning_rate(double learning_rate);
+  // Asks fit() to stop after the current batch (Keras' model.stop_training = True).
+  void stop_training() { stop_requested_ = true; }
 
   // The training program for a batch size (compiled on first use), for tests and reports.
   runtime::Program& training_program(int64_t batch_size);
   runtime::Program& evaluation_program(int64_t batch_size);
   runtime::PersistentStore& store();
+  const runtime::PersistentStore& store() const;
   const runtime::SharedArena& arena() const;
   int64_t iterations() const { return iteration_; }
 
  private:
-  graph::Graph build_training_graph(int64_t batch_size) const;
-  graph::Graph build_evaluation_graph(int64_t batch_size) const;
+  graph::Graph build_graph(int64_t batch_size, int mode) const;
+  runtime::Program& program(int mode, int64_t batch_size);
   void initialize_variables();
-  void check_labels(const data::LabeledImages& data) const;
+  void check_data(const data::LabeledImages& data) const;
+  void fill(runtime::Program& p, const data::Batcher& batcher, int64_t b);
+  Logs run_epoch_eval(const data::LabeledImages& data, int64_t batch_size);
 
-  const nn::Sequential& model_;
+  nn::Model model_;
   CompileOptions options_;
+  std::string input_name_;
+  std::vector<std::string> metric_names_;
   std::unique_ptr<runtime::PersistentStore> store_;
   std::unique_ptr<runtime::SharedArena> arena_;
-  std::map<int64_t, std::unique_ptr<runtime::Program>> train_programs_, eval_programs_;
+  std::map<std::pair<int, int64_t>, std::unique_ptr<runtime::Program>> programs_;
+  std::vector<int32_t> label_scratch_;
   int64_t iteration_ = 0;
+  double learning_rate_ = 0;
+  bool stop_requested_ = false;
 };
 
 }  // namespace leantrain::train
