@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "leantrain/core/error.h"
@@ -72,6 +73,12 @@ struct FileCloser {
 // Owns the file handle and the zlib stream. Not thread-safe.
 class ByteSource {
  public:
+  // Reads the bytes in memory (which must outlive the source); `name` is for messages.
+  ByteSource(std::span<const uint8_t> bytes, const std::string& name)
+      : path_(name), memory_(bytes), from_memory_(true) {
+    file_bytes_ = static_cast<int64_t>(bytes.size());
+    start();
+  }
   explicit ByteSource(const std::string& path) : path_(path) {
     std::error_code ec;
     const bool exists = std::filesystem::exists(path, ec);
@@ -86,17 +93,7 @@ class ByteSource {
     }
     const auto size = std::filesystem::file_size(path, ec);
     file_bytes_ = ec ? -1 : static_cast<int64_t>(size);
-    // Sniff the gzip magic; the sniffed bytes stay in in_ and are consumed first.
-    in_len_ = read_file(in_.data(), 2);
-    gzip_ = in_len_ == 2 && in_[0] == 0x1f && in_[1] == 0x8b;
-    if (gzip_) {
-      // 16 + MAX_WBITS: gzip wrapper only, with header and CRC-32/length trailer checks.
-      LT_CHECK(inflateInit2(&zs_, 16 + MAX_WBITS) == Z_OK, kInternal, path,
-               ": zlib inflateInit2 failed");
-      zs_initialized_ = true;
-      zs_.next_in = in_.data();
-      zs_.avail_in = static_cast<uInt>(in_len_);
-    }
+    start();
   }
   ~ByteSource() {
     if (zs_initialized_) inflateEnd(&zs_);
@@ -104,6 +101,22 @@ class ByteSource {
   ByteSource(const ByteSource&) = delete;
   ByteSource& operator=(const ByteSource&) = delete;
 
+ private:
+  void start() {
+    // Sniff the gzip magic; the sniffed bytes stay in in_ and are consumed first.
+    in_len_ = read_file(in_.data(), 2);
+    gzip_ = in_len_ == 2 && in_[0] == 0x1f && in_[1] == 0x8b;
+    if (gzip_) {
+      // 16 + MAX_WBITS: gzip wrapper only, with header and CRC-32/length trailer checks.
+      LT_CHECK(inflateInit2(&zs_, 16 + MAX_WBITS) == Z_OK, kInternal, path_,
+               ": zlib inflateInit2 failed");
+      zs_initialized_ = true;
+      zs_.next_in = in_.data();
+      zs_.avail_in = static_cast<uInt>(in_len_);
+    }
+  }
+
+ public:
   bool gzip() const { return gzip_; }
   // Size of the file on disk, or -1 when unknown.
   int64_t file_bytes() const { return file_bytes_; }
@@ -116,6 +129,12 @@ class ByteSource {
 
  private:
   int64_t read_file(uint8_t* dst, int64_t n) {
+    if (from_memory_) {
+      const int64_t got = std::min<int64_t>(n, static_cast<int64_t>(memory_.size()) - memory_pos_);
+      if (got > 0) std::memcpy(dst, memory_.data() + memory_pos_, static_cast<size_t>(got));
+      memory_pos_ += got;
+      return got;
+    }
     const size_t got = std::fread(dst, 1, static_cast<size_t>(n), file_.get());
     LT_CHECK(!std::ferror(file_.get()), kIo, path_, ": read failed: ", std::strerror(errno));
     return static_cast<int64_t>(got);
@@ -197,6 +216,9 @@ class ByteSource {
 
   std::string path_;
   std::unique_ptr<std::FILE, FileCloser> file_;
+  std::span<const uint8_t> memory_;
+  int64_t memory_pos_ = 0;
+  bool from_memory_ = false;
   int64_t file_bytes_ = -1;
   bool gzip_ = false;
   // Input buffer: compressed bytes for gzip; for plain files only the 2 sniffed bytes.
@@ -236,8 +258,9 @@ int64_t idx_element_size(uint8_t type_code) {
   return 0;
 }
 
-IdxArray read_idx(const std::string& path) {
-  ByteSource src(path);
+namespace {
+
+IdxArray read_idx_from(ByteSource& src, const std::string& path) {
   const std::string hint = "; download the file again";
   auto truncated_gzip_note = [&] {
     return src.gzip_truncated() ? std::string(" (the gzip stream ends early)") : std::string();
@@ -317,6 +340,18 @@ IdxArray read_idx(const std::string& path) {
            hint);
   to_host_order(out.bytes, element_size);
   return out;
+}
+
+}  // namespace
+
+IdxArray read_idx(const std::string& path) {
+  ByteSource src(path);
+  return read_idx_from(src, path);
+}
+
+IdxArray parse_idx(std::span<const uint8_t> bytes, const std::string& name) {
+  ByteSource src(bytes, name);
+  return read_idx_from(src, name);
 }
 
 int64_t LabeledImages::bytes() const {

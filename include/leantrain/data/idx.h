@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ int64_t idx_element_size(uint8_t type_code);
 // Never allocates much more than the file could hold: a header claiming more data than a file
 // of its size can decompress to is reported as truncated without a huge allocation.
 IdxArray read_idx(const std::string& path);
+
+// As read_idx, for an IDX file (plain or gzip) held in memory; `name` is used in messages.
+// Throws what read_idx throws except kNotFound and kIo.
+IdxArray parse_idx(std::span<const uint8_t> bytes, const std::string& name);
 
 // Labelled images held as u8 (memory-lean: 1 byte per pixel), NHWC with C = 1 for IDX.
 struct LabeledImages {
