@@ -12,6 +12,10 @@ namespace leantrain::cli {
 void add_train_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
 
+// Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
+// runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.
+std::string make_run_dir(const std::string& project, const std::string& name);
+
 // Parses "28x28x1" into a shape; throws Error(kInvalidArgument) naming the text.
 Shape parse_shape(const std::string& text);
 

@@ -27,10 +27,10 @@ void add_summary_command(CLI::App& app) {
   cmd->add_flag("--show-plan", args->show_plan,
                 "Also print the training step's arena: every buffer's offset and lifetime");
   cmd->callback([args] {
-    const nn::Sequential model =
-        nn::make_model(args->model, parse_shape(args->input), args->classes);
-    std::cout << model.summary();
+    const nn::Model model = nn::make_model(args->model, parse_shape(args->input), args->classes);
     train::Trainer trainer(model, {});
+    const auto layer_memory = trainer.layer_memory(args->batch_size);
+    std::cout << model.summary(&layer_memory);
     std::cout << "\n" << trainer.plan(args->batch_size).to_string();
     if (args->show_plan) {
       const graph::GraphMemoryPlan& plan = trainer.training_program(args->batch_size).plan();
