@@ -324,6 +324,29 @@ TEST(TrainerTest, BinaryAndMeanSquaredErrorLossesTrain) {
   EXPECT_GT(hm.epochs.back().get("accuracy"), 0.9);
 }
 
+// Inference uses the moving statistics: after training, evaluation on the training data must
+// score about what training did. The momenta let the moving averages forget their initial
+// values (mean 0, variance 1) within the 192 steps: 0.9^192 ~ 2e-9 (Keras' 0.99 would still
+// weigh them 0.99^192 ~ 15%).
+TEST(TrainerTest, BatchNormInferenceMatchesTraining) {
+  const data::LabeledImages train = quadrant_images(256, 21);
+  for (float momentum : {0.5f, 0.9f}) {
+    Trainer trainer(
+        Sequential(Shape{12, 12, 1},
+                   {nn::Conv2D({.filters = 8, .kernel_size = 3, .use_bias = false}),
+                    nn::BatchNormalization({.momentum = momentum}), nn::ReLU({.max_value = 6}),
+                    nn::DepthwiseConv2D({.kernel_size = 3, .padding = "same", .use_bias = false}),
+                    nn::BatchNormalization({.momentum = momentum}), nn::ReLU(),
+                    nn::GlobalAveragePooling2D(), nn::Dense({.units = 4})}),
+        {.optimizer = Adam({.learning_rate = 0.01f}), .seed = 5});
+    std::ostringstream out;
+    const History h = trainer.fit(train, {.epochs = 12, .batch_size = 16, .verbose = 0, .out = &out});
+    const double train_acc = h.epochs.back().get("accuracy");
+    EXPECT_GT(train_acc, 0.8) << momentum;
+    EXPECT_GT(trainer.evaluate(train, 32).logs.at("accuracy"), train_acc - 0.1) << momentum;
+  }
+}
+
 TEST(ProgressTest, FormatsLikeKeras) {
   EXPECT_EQ(format_metric(0.52413), "0.5241");
   EXPECT_EQ(format_metric(0.0001234), "1.2340e-04");
