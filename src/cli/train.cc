@@ -48,6 +48,7 @@ struct TrainArgs {
   int patience = 0;  // EarlyStopping on val_loss when > 0
   std::string lr_schedule = "constant";
   int64_t steps_per_epoch = 0;
+  int64_t recalibrate_bn = 0;
   std::string allocator = "preallocate";
   std::string memory_limit;  // e.g. 512MiB; empty: none
 };
@@ -157,14 +158,24 @@ void write_plot(const std::string& path, const train::History& history) {
 }
 
 nlohmann::json args_json(const TrainArgs& a) {
-  return {{"model", a.model},           {"alpha", a.alpha},
-          {"image_size", a.image_size}, {"data", a.data},
-          {"data_dir", a.data_dir},     {"epochs", a.epochs},
-          {"batch_size", a.batch_size}, {"seed", a.seed},
-          {"optimizer", a.optimizer},   {"learning_rate", a.learning_rate},
-          {"momentum", a.momentum},     {"nesterov", a.nesterov},
-          {"threads", a.threads},       {"kernels", a.kernels},
-          {"patience", a.patience},     {"lr_schedule", a.lr_schedule}};
+  return {{"model", a.model},
+          {"alpha", a.alpha},
+          {"image_size", a.image_size},
+          {"data", a.data},
+          {"data_dir", a.data_dir},
+          {"epochs", a.epochs},
+          {"batch_size", a.batch_size},
+          {"seed", a.seed},
+          {"optimizer", a.optimizer},
+          {"learning_rate", a.learning_rate},
+          {"momentum", a.momentum},
+          {"nesterov", a.nesterov},
+          {"threads", a.threads},
+          {"kernels", a.kernels},
+          {"patience", a.patience},
+          {"lr_schedule", a.lr_schedule},
+          {"recalibrate_bn", a.recalibrate_bn},
+          {"steps_per_epoch", a.steps_per_epoch}};
 }
 
 void run_train(const TrainArgs& a) {
@@ -243,12 +254,14 @@ void run_train(const TrainArgs& a) {
     callbacks.push_back(
         train::EarlyStopping({.patience = a.patience, .restore_best_weights = true}));
   }
-  const train::History history = trainer.fit(ds.train, {.epochs = a.epochs,
-                                                        .batch_size = a.batch_size,
-                                                        .validation_data = &ds.test,
-                                                        .callbacks = callbacks,
-                                                        .steps_per_epoch = a.steps_per_epoch,
-                                                        .verbose = a.verbose});
+  const train::History history =
+      trainer.fit(ds.train, {.epochs = a.epochs,
+                             .batch_size = a.batch_size,
+                             .validation_data = &ds.test,
+                             .callbacks = callbacks,
+                             .steps_per_epoch = a.steps_per_epoch,
+                             .recalibrate_batch_norm_steps = a.recalibrate_bn,
+                             .verbose = a.verbose});
   const int64_t peak = memory::peak_rss_bytes();
   const int64_t measured = peak - baseline;
   const train::EpochLogs& last = history.epochs.back();
@@ -316,6 +329,10 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--steps-per-epoch", a->steps_per_epoch,
                   "Stop each epoch after this many steps (0: the whole training set)")
+      ->capture_default_str();
+  cmd->add_option("--recalibrate-bn", a->recalibrate_bn,
+                  "After each epoch, set batch-norm moving statistics from this many training "
+                  "batches run forward with frozen weights (precise BN; 0: off)")
       ->capture_default_str();
   cmd->add_option("--allocator", a->allocator,
                   "preallocate (take the planned memory up front) or grow (take pages as first "

@@ -221,7 +221,7 @@ double EpochLogs::get(const std::string& key) const {
 
 namespace {
 
-enum Mode { kTrain = 0, kEval = 1, kPredict = 2 };
+enum Mode { kTrain = 0, kEval = 1, kPredict = 2, kCalibrate = 3 };
 
 // The one value a prediction graph's host reads.
 ValueId the_output(const graph::Graph& g) {
@@ -273,8 +273,18 @@ void Trainer::initialize_variables() {
 
 graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
   graph::Graph g;
-  const nn::BuiltModel built = model_.build(g, batch_size, mode == kTrain);
+  const nn::BuiltModel built = model_.build(g, batch_size, mode == kTrain || mode == kCalibrate);
   const ValueId output = built.outputs[0];
+  if (mode == kCalibrate) {
+    // The training-mode forward pass only: every batch-norm node's batch statistics are read.
+    for (const graph::Node& node : g.nodes()) {
+      if (node.op->type() != "BatchNormalization") continue;
+      g.value(node.outputs[1]).is_output = true;
+      g.value(node.outputs[2]).is_output = true;
+    }
+    g.value(output).is_output = true;
+    return g;
+  }
   if (mode == kPredict) {
     g.value(output).is_output = true;
     return g;
@@ -565,6 +575,69 @@ void Trainer::load_weights(const std::string& path) {
   }
 }
 
+void Trainer::recalibrate_batch_norm(const data::LabeledImages& data, int64_t batch_size,
+                                     int64_t steps, int64_t epoch) {
+  data::Batcher batcher(data, batch_size, /*shuffle=*/true, mix64(options_.seed ^ 0x9e37u));
+  batcher.start_epoch(epoch);
+  steps = std::min(steps, batcher.num_batches());
+  // Per batch-norm node: (moving_mean, moving_variance, batch_mean, batch_var) names and the sums
+  // of the batch means, of their squares and of the batch variances.
+  struct Stats {
+    std::string moving_mean, moving_variance, batch_mean, batch_var;
+    std::vector<double> sum_mean, sum_mean_sq, sum_var;
+  };
+  std::vector<Stats> stats;
+  int64_t batches = 0;
+  const graph::StepState state{std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_),
+                               options_.seed};
+  for (int64_t b = 0; b < steps; ++b) {
+    const int64_t n = batcher.batch_count(b);
+    if (n != batch_size) continue;  // full batches only: one program
+    runtime::Program& p = program(kCalibrate, batch_size);
+    if (stats.empty()) {
+      for (const graph::Node& node : p.graph().nodes()) {
+        if (node.op->type() != "BatchNormalization") continue;
+        const auto name = [&](int i, bool out) {
+          return p.graph()
+              .value(out ? node.outputs[static_cast<size_t>(i)]
+                         : node.inputs[static_cast<size_t>(i)])
+              .name;
+        };
+        const size_t c = static_cast<size_t>(p.graph().value(node.inputs[3]).spec.shape[0]);
+        stats.push_back({name(3, false), name(4, false), name(1, true), name(2, true),
+                         std::vector<double>(c), std::vector<double>(c), std::vector<double>(c)});
+      }
+    }
+    label_scratch_.resize(static_cast<size_t>(n));
+    batcher.fill(b, p.view(input_name_).f32(), label_scratch_.data());
+    p.run(state);
+    for (Stats& s : stats) {
+      const float* mean = p.view(s.batch_mean).f32();
+      const float* var = p.view(s.batch_var).f32();
+      for (size_t i = 0; i < s.sum_mean.size(); ++i) {
+        s.sum_mean[i] += mean[i];
+        s.sum_mean_sq[i] += static_cast<double>(mean[i]) * mean[i];
+        s.sum_var[i] += var[i];
+      }
+    }
+    ++batches;
+  }
+  if (batches == 0) return;
+  // Population statistics over the batches (law of total variance): mean of the batch means;
+  // mean of the batch variances plus the variance of the batch means.
+  const auto k = static_cast<double>(batches);
+  for (const Stats& s : stats) {
+    float* moving_mean = store_->view(s.moving_mean).f32();
+    float* moving_variance = store_->view(s.moving_variance).f32();
+    for (size_t i = 0; i < s.sum_mean.size(); ++i) {
+      const double mean = s.sum_mean[i] / k;
+      moving_mean[i] = static_cast<float>(mean);
+      moving_variance[i] =
+          static_cast<float>(s.sum_var[i] / k + std::max(0.0, s.sum_mean_sq[i] / k - mean * mean));
+    }
+  }
+}
+
 History Trainer::fit(const data::LabeledImages& train, const FitOptions& options) {
   LT_CHECK(options.epochs >= 1, kInvalidArgument, "epochs must be >= 1, got ", options.epochs);
   LT_CHECK(options.steps_per_epoch >= 0, kInvalidArgument, "steps_per_epoch must be >= 0, got ",
@@ -643,6 +716,9 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     logs = running();
+    if (options.recalibrate_batch_norm_steps > 0) {
+      recalibrate_batch_norm(train, batch_size, options.recalibrate_batch_norm_steps, epoch);
+    }
     if (options.validation_data != nullptr) {  // also after a stop, as Keras
       for (const auto& [key, value] : run_epoch_eval(*options.validation_data, batch_size)) {
         logs["val_" + key] = value;

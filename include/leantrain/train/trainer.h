@@ -114,6 +114,12 @@ struct FitOptions {
   std::vector<CallbackPtr> callbacks = {};
   int initial_epoch = 0;        // epochs run from initial_epoch to epochs - 1, as Keras
   int64_t steps_per_epoch = 0;  // 0: the whole training set each epoch
+  // After each epoch, sets every BatchNormalization's moving statistics to the population
+  // statistics of this many training batches run forward in training mode with the weights
+  // frozen ("precise BN"); 0: off, Keras' exponential moving averages only. Helps when a slow
+  // momentum (MobileNetV2's 0.999) has not forgotten the initial values (mean 0, variance 1)
+  // after a short run.
+  int64_t recalibrate_batch_norm_steps = 0;
   int verbose = 1;              // 0 silent, 1 progress bar, 2 one line per epoch
   std::ostream* out = nullptr;  // default std::cout
 };
@@ -218,6 +224,8 @@ class Trainer {
   void check_data(const data::LabeledImages& data) const;
   void fill(runtime::Program& p, const data::Batcher& batcher, int64_t b);
   Logs run_epoch_eval(const data::LabeledImages& data, int64_t batch_size);
+  void recalibrate_batch_norm(const data::LabeledImages& data, int64_t batch_size, int64_t steps,
+                              int64_t epoch);
 
   nn::Model model_;
   CompileOptions options_;
