@@ -75,11 +75,13 @@ std::string PersistentStore::what() const {
       {graph::ValueKind::kOptimizerState, "optimizer state"},
       {graph::ValueKind::kState, "batch-norm statistics"}};
   std::string kinds;
-  for (const auto& [kind, name] : kKinds) {
+  for (const auto& entry : kKinds) {
+    // (Not a structured binding: clang 14, the fuzz build's compiler, cannot capture one.)
+    const graph::ValueKind kind = entry.first;
     const bool any = std::any_of(entries_.begin(), entries_.end(),
-                                 [&](const auto& entry) { return entry.second.kind == kind; });
+                                 [&](const auto& e) { return e.second.kind == kind; });
     if (!any) continue;
-    kinds += kinds.empty() ? name : internal::str_cat(", ", name);
+    kinds += kinds.empty() ? entry.second : internal::str_cat(", ", entry.second);
   }
   return kinds.empty() ? "persistent block" : internal::str_cat("persistent block (", kinds, ")");
 }
