@@ -11,6 +11,10 @@ namespace leantrain::cli {
 // Registers `train` / `summary` on `app`; the returned callbacks run after parsing.
 void add_train_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
+// Registers `export-images` (a dataset written as a class-folder tree of JPEG/PNG files) and
+// `data-bench` (the input pipeline iterated without training; throughput and memory).
+void add_export_images_command(CLI::App& app);
+void add_data_bench_command(CLI::App& app);
 
 // Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
 // runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.

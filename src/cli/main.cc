@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
       "budget, 6 unimplemented, 7 io, 8 internal error");
   leantrain::cli::add_train_command(app);
   leantrain::cli::add_summary_command(app);
+  leantrain::cli::add_export_images_command(app);
+  leantrain::cli::add_data_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
