@@ -247,10 +247,8 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
   LT_CHECK(options_.optimizer.learning_rate > 0, kInvalidArgument,
            "learning_rate must be positive, got ", options_.optimizer.learning_rate);
   input_name_ = model_.inputs()[0].call().layer->name();
-  for (const MetricNode& m :
-       resolve_objective(options_.loss, options_.metrics, model_.output_shape()).metrics) {
-    metric_names_.push_back(m.name);
-  }
+  objective_ = std::make_unique<Objective>(
+      resolve_objective(options_.loss, options_.metrics, model_.output_shape()));
   learning_rate_ = options_.optimizer.learning_rate;
   // Every persistent tensor the training graph uses, declared from a graph of batch 1.
   const graph::Graph g = build_graph(1, kTrain);
@@ -459,15 +457,15 @@ void Trainer::fill(runtime::Program& p, const data::Batcher& batcher, int64_t b)
   }
   label_scratch_.resize(static_cast<size_t>(n));
   batcher.fill(b, p.view(input_name_).f32(), label_scratch_.data());
-  const Objective o = resolve_objective(options_.loss, {}, model_.output_shape());
-  encode_labels(o.labels, label_scratch_.data(), n, labels.num_elements() / n, labels.data);
+  encode_labels(objective_->labels, label_scratch_.data(), n, labels.num_elements() / n,
+                labels.data);
 }
 
 Logs Trainer::run_epoch_eval(const data::LabeledImages& data, int64_t batch_size) {
   check_data(data);
   data::Batcher batcher(data, batch_size, /*shuffle=*/false, 0);
   batcher.start_epoch(0);
-  const Objective o = resolve_objective(options_.loss, options_.metrics, model_.output_shape());
+  const Objective& o = *objective_;
   double loss_sum = 0;
   std::vector<double> sums(o.metrics.size(), 0.0);
   const graph::StepState state{std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_),
@@ -649,8 +647,7 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
   std::ostream& out = options.out != nullptr ? *options.out : std::cout;
   const int64_t batch_size = options.batch_size;
   data::Batcher batcher(train, batch_size, options.shuffle, options_.seed);
-  const Objective objective =
-      resolve_objective(options_.loss, options_.metrics, model_.output_shape());
+  const Objective& objective = *objective_;
 
   // Compile every program the run needs before the first step: full and partial batches.
   plan(batch_size);

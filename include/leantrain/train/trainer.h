@@ -230,7 +230,7 @@ class Trainer {
   nn::Model model_;
   CompileOptions options_;
   std::string input_name_;
-  std::vector<std::string> metric_names_;
+  std::unique_ptr<struct Objective> objective_;  // labels layout and metrics, resolved once
   std::unique_ptr<runtime::PersistentStore> store_;
   std::unique_ptr<runtime::SharedArena> arena_;
   std::map<std::pair<int, int64_t>, std::unique_ptr<runtime::Program>> programs_;
