@@ -652,6 +652,15 @@ int64_t Dataset::max_buffered_bytes() const {
   return total;
 }
 
+std::optional<int64_t> Dataset::batch_size() const {
+  const internal::DatasetNode* n = node_.get();
+  while (n != nullptr && n->keeps_rows()) n = n->input();
+  if (n == nullptr) return std::nullopt;
+  const auto params = n->batch_params();
+  if (!params.has_value()) return std::nullopt;
+  return params->first;
+}
+
 std::string Dataset::describe() const {
   std::vector<std::string> labels;
   for (const internal::DatasetNode* n = node_.get(); n != nullptr; n = n->input()) {

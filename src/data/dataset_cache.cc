@@ -408,6 +408,7 @@ class FileCacheIterator final : public IteratorImpl {
 
 class CacheNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   CacheNode(NodePtr input, std::string filename)
       : UnaryNode(std::move(input)),
         filename_(std::move(filename)),

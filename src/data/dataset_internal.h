@@ -180,6 +180,10 @@ class DatasetNode {
   // stage's buffer size.
   virtual std::optional<std::pair<int64_t, bool>> batch_params() const { return std::nullopt; }
   virtual std::optional<int64_t> prefetch_buffer() const { return std::nullopt; }
+  // True for a stage that yields its input's elements, whole, unchanged in their leading size
+  // (prefetch, repeat, take, skip, shard, filter, cache, shuffle) or that maps each element to
+  // one (a map is assumed to keep a batch's rows): Dataset::batch_size() looks through these.
+  virtual bool keeps_rows() const { return false; }
 };
 
 using NodePtr = std::shared_ptr<const DatasetNode>;

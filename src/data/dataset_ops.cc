@@ -153,6 +153,7 @@ std::unique_ptr<IteratorImpl> RangeNode::make_iterator(PipelineContext&, uint64_
 
 class FilterNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   FilterNode(NodePtr input, PredicateFn predicate)
       : UnaryNode(std::move(input)), predicate_(std::move(predicate)) {}
   std::unique_ptr<IteratorImpl> make_iterator(PipelineContext& ctx,
@@ -200,6 +201,7 @@ std::unique_ptr<IteratorImpl> FilterNode::make_iterator(PipelineContext& ctx,
 
 class ShuffleNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   ShuffleNode(NodePtr input, int64_t buffer_size, uint64_t seed, bool reshuffle)
       : UnaryNode(std::move(input)),
         buffer_size_(buffer_size),
@@ -454,6 +456,7 @@ std::unique_ptr<IteratorImpl> BatchNode::make_iterator(PipelineContext& ctx,
 
 class RepeatNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   RepeatNode(NodePtr input, int64_t count) : UnaryNode(std::move(input)), count_(count) {}
   std::unique_ptr<IteratorImpl> make_iterator(PipelineContext& ctx,
                                               uint64_t iteration) const override;
@@ -519,6 +522,7 @@ std::unique_ptr<IteratorImpl> RepeatNode::make_iterator(PipelineContext& ctx,
 
 class TakeNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   TakeNode(NodePtr input, int64_t count) : UnaryNode(std::move(input)), count_(count) {}
   std::unique_ptr<IteratorImpl> make_iterator(PipelineContext& ctx,
                                               uint64_t iteration) const override;
@@ -560,6 +564,7 @@ std::unique_ptr<IteratorImpl> TakeNode::make_iterator(PipelineContext& ctx,
 
 class SkipNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   SkipNode(NodePtr input, int64_t count) : UnaryNode(std::move(input)), count_(count) {}
   std::unique_ptr<IteratorImpl> make_iterator(PipelineContext& ctx,
                                               uint64_t iteration) const override;
@@ -600,6 +605,7 @@ std::unique_ptr<IteratorImpl> SkipNode::make_iterator(PipelineContext& ctx,
 
 class ShardNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   ShardNode(NodePtr input, int64_t num_shards, int64_t index)
       : UnaryNode(std::move(input)), num_shards_(num_shards), index_(index) {}
   std::unique_ptr<IteratorImpl> make_iterator(PipelineContext& ctx,

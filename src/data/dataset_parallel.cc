@@ -27,6 +27,7 @@ int64_t add_or_unknown(int64_t a, int64_t b) { return a < 0 || b < 0 ? -1 : a + 
 
 class MapNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   MapNode(NodePtr input, MapFn fn, MapOptions options, uint64_t seed)
       : UnaryNode(std::move(input)),
         fn_(std::move(fn)),
@@ -536,6 +537,7 @@ class PrefetchIterator final : public IteratorImpl {
 
 class PrefetchNode final : public UnaryNode {
  public:
+  bool keeps_rows() const override { return true; }
   PrefetchNode(NodePtr input, int64_t buffer_size, int64_t unit)
       : UnaryNode(std::move(input)), buffer_size_(buffer_size), unit_(unit) {}
   std::unique_ptr<IteratorImpl> make_iterator(PipelineContext& ctx,

@@ -52,18 +52,22 @@ void ProgressBar::update(int64_t current, std::vector<std::pair<std::string, dou
   if (!final && (!dynamic_ || now - last_draw_ < std::chrono::milliseconds(50))) return;
   last_draw_ = now;
 
-  const int digits = static_cast<int>(std::log10(static_cast<double>(target_))) + 1;
   char counter[64];
-  std::snprintf(counter, sizeof counter, "%*lld/%lld", digits, static_cast<long long>(current),
-                static_cast<long long>(target_));
-  const int64_t filled = 20 * current / target_;
   std::string bar;
-  if (dynamic_) bar += "\33[32m";
-  for (int64_t i = 0; i < 20; ++i) {
-    if (i == filled && dynamic_) bar += "\33[37m";
-    bar += "━";
+  if (target_ > 0) {
+    const int digits = static_cast<int>(std::log10(static_cast<double>(target_))) + 1;
+    std::snprintf(counter, sizeof counter, "%*lld/%lld", digits, static_cast<long long>(current),
+                  static_cast<long long>(target_));
+    const int64_t filled = 20 * current / target_;
+    if (dynamic_) bar += "\33[32m";
+    for (int64_t i = 0; i < 20; ++i) {
+      if (i == filled && dynamic_) bar += "\33[37m";
+      bar += "━";
+    }
+    if (dynamic_) bar += "\33[0m";
+  } else {  // unknown length: Keras' "     12/Unknown" without a bar
+    std::snprintf(counter, sizeof counter, "%7lld/Unknown", static_cast<long long>(current));
   }
-  if (dynamic_) bar += "\33[0m";
 
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double since_first = std::chrono::duration<double>(now - after_first_).count();
@@ -75,13 +79,18 @@ void ProgressBar::update(int64_t current, std::vector<std::pair<std::string, dou
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.0fs", elapsed);
     time_field = buf;
-  } else {
+  } else if (target_ > 0) {
     time_field = format_eta(per_step * static_cast<double>(target_ - current));
+  } else {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0fs", elapsed);
+    time_field = buf;
   }
 
   std::sort(metrics.begin(), metrics.end());
   std::string line = std::string(dynamic_ ? "\33[1m" : "") + counter + (dynamic_ ? "\33[0m" : "") +
-                     " " + bar + " " + time_field + " " + format_per_step(per_step);
+                     (bar.empty() ? "" : " " + bar) + " " + time_field + " " +
+                     format_per_step(per_step);
   for (const auto& [name, value] : metrics) line += " - " + name + ": " + format_metric(value);
   line += extra;
 

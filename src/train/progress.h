@@ -22,6 +22,7 @@ std::string format_eta(double seconds);
 // once at the end otherwise. Not thread-safe.
 class ProgressBar {
  public:
+  // target <= 0: unknown length ("12/Unknown", no bar).
   ProgressBar(int64_t target, std::ostream& out, bool dynamic);
   // `metrics` are printed sorted by name (Keras sorts them); `extra` is appended as is.
   void update(int64_t current, std::vector<std::pair<std::string, double>> metrics,

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "leantrain/core/error.h"
@@ -233,6 +235,111 @@ ValueId the_output(const graph::Graph& g) {
 
 }  // namespace
 
+// Batches for the Trainer's loops: from images (a Batcher: sizes known up front) or from a
+// Dataset (rows known once a batch is written).
+class BatchSource {
+ public:
+  // Where a batch of `rows` goes: the program's input and a label buffer of `rows` i32.
+  struct Slots {
+    float* images;
+    int32_t* labels;
+  };
+  using SlotsFor = std::function<Slots(int64_t rows)>;
+
+  virtual ~BatchSource() = default;
+  virtual int64_t batch_size() const = 0;
+  // Batches per epoch, or -1 when unknown.
+  virtual int64_t num_batches() const = 0;
+  // Batch sizes every epoch uses, for compiling before the first step.
+  virtual std::vector<int64_t> known_batch_sizes() const = 0;
+  virtual void start_epoch(int64_t epoch) = 0;
+  // Writes the next batch into slots_for(rows) and returns rows; 0 at the end. slots_for may be
+  // called more than once; the last call names where the batch is.
+  virtual int64_t next(const SlotsFor& slots_for) = 0;
+};
+
+namespace {
+
+class ImageBatches final : public BatchSource {
+ public:
+  ImageBatches(const data::LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed)
+      : batcher_(images, batch_size, shuffle, seed) {}
+  int64_t batch_size() const override { return batcher_.batch_size(); }
+  int64_t num_batches() const override { return batcher_.num_batches(); }
+  std::vector<int64_t> known_batch_sizes() const override {
+    std::vector<int64_t> sizes{batcher_.batch_size()};
+    if (batcher_.count() % batcher_.batch_size() != 0) {
+      sizes.push_back(batcher_.count() % batcher_.batch_size());
+    }
+    return sizes;
+  }
+  void start_epoch(int64_t epoch) override {
+    batcher_.start_epoch(epoch);
+    next_ = 0;
+  }
+  int64_t next(const SlotsFor& slots_for) override {
+    if (next_ == batcher_.num_batches()) return 0;
+    const Slots slots = slots_for(batcher_.batch_count(next_));
+    return batcher_.fill(next_++, slots.images, slots.labels);
+  }
+
+ private:
+  data::Batcher batcher_;
+  int64_t next_ = 0;
+};
+
+class DatasetBatches final : public BatchSource {
+ public:
+  // `dataset` must end in batch(B); `image_shape` is the model's input (without the batch).
+  DatasetBatches(const data::Dataset& dataset, Shape image_shape)
+      : dataset_(dataset), image_shape_(std::move(image_shape)) {
+    const std::optional<int64_t> b = dataset.batch_size();
+    LT_CHECK(b.has_value(), kInvalidArgument,
+             "the dataset must yield batches (batch(batch_size), optionally followed by "
+             "prefetch, repeat, take, map, ...), whose rows are written into the step's input; "
+             "it is ",
+             dataset.describe());
+    batch_size_ = *b;
+  }
+  int64_t batch_size() const override { return batch_size_; }
+  int64_t num_batches() const override {
+    const int64_t c = dataset_.cardinality();
+    return c >= 0 ? c : -1;
+  }
+  std::vector<int64_t> known_batch_sizes() const override { return {batch_size_}; }
+  void start_epoch(int64_t epoch) override { iterator_.emplace(dataset_.iterate(epoch)); }
+  int64_t next(const SlotsFor& slots_for) override {
+    Slots slots = slots_for(batch_size_);
+    const int64_t rows = iterator_->next_batch_into(destination(slots, batch_size_));
+    if (rows == 0 || rows == batch_size_) return rows;
+    // A last, smaller batch: into the program compiled for its size, through a copy (the
+    // programs share the arena, so their input slots may overlap).
+    const int64_t image_elements = rows * image_shape_.num_elements();
+    std::vector<float> images(slots.images, slots.images + image_elements);
+    std::vector<int32_t> labels(slots.labels, slots.labels + rows);
+    slots = slots_for(rows);
+    std::copy(images.begin(), images.end(), slots.images);
+    std::copy(labels.begin(), labels.end(), slots.labels);
+    return rows;
+  }
+  const data::Iterator& iterator() const { return *iterator_; }
+
+ private:
+  data::BatchDestination destination(const Slots& slots, int64_t rows) const {
+    std::vector<int64_t> dims{rows};
+    for (int i = 0; i < image_shape_.rank(); ++i) dims.push_back(image_shape_[i]);
+    return {{"image", TensorView(slots.images, Shape(dims))},
+            {"label", TensorView(slots.labels, Shape{rows})}};
+  }
+
+  data::Dataset dataset_;
+  Shape image_shape_;
+  int64_t batch_size_ = 0;
+  std::optional<data::Iterator> iterator_;
+};
+
+}  // namespace
+
 Trainer::Trainer(nn::Model model, CompileOptions options)
     : model_(std::move(model)),
       options_(std::move(options)),
@@ -369,6 +476,21 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   return r;
 }
 
+MemoryReport Trainer::plan(const data::Dataset& train, const data::Dataset* validation) {
+  const std::optional<int64_t> b = train.batch_size();
+  LT_CHECK(b.has_value(), kInvalidArgument,
+           "plan: the dataset must yield batches (batch(batch_size), optionally followed by "
+           "prefetch, repeat, take, map, ...); it is ",
+           train.describe());
+  MemoryReport r = plan(*b);
+  const int64_t train_bytes = train.max_buffered_bytes();
+  const int64_t validation_bytes = validation != nullptr ? validation->max_buffered_bytes() : 0;
+  r.pipeline_bytes = train_bytes < 0 || validation_bytes < 0 ? -1 : train_bytes + validation_bytes;
+  r.predicted_peak_bytes =
+      r.persistent_bytes + r.arena_bytes + std::max<int64_t>(r.pipeline_bytes, 0);
+  return r;
+}
+
 std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size) {
   const MemoryReport report = plan(batch_size);
   runtime::Program& p = training_program(batch_size);
@@ -448,37 +570,64 @@ void Trainer::check_data(const data::LabeledImages& data) const {
            " but the model expects ", expected.to_string());
 }
 
-void Trainer::fill(runtime::Program& p, const data::Batcher& batcher, int64_t b) {
-  const int64_t n = batcher.batch_count(b);
-  TensorView labels = p.view("labels");
-  if (labels.dtype == DType::kI32) {
-    batcher.fill(b, p.view(input_name_).f32(), labels.i32());
-    return;
+int64_t Trainer::next_batch(BatchSource& source, int mode, runtime::Program** program_out) {
+  runtime::Program* program_used = nullptr;
+  bool labels_in_program = false;
+  const int64_t n = source.next([&](int64_t rows) {
+    runtime::Program& p = program(mode, rows);
+    program_used = &p;
+    const graph::Graph& g = p.graph();
+    const ValueId labels = g.find("labels");
+    labels_in_program = labels != graph::kNoValue && g.value(labels).spec.dtype == DType::kI32;
+    int32_t* label_slot = nullptr;
+    if (labels_in_program) {
+      label_slot = p.view("labels").i32();
+    } else {
+      label_scratch_.resize(static_cast<size_t>(rows));
+      label_slot = label_scratch_.data();
+    }
+    return BatchSource::Slots{p.view(input_name_).f32(), label_slot};
+  });
+  if (n == 0) return 0;
+  runtime::Program& p = *program_used;
+  const int32_t* labels = labels_in_program ? p.view("labels").i32() : label_scratch_.data();
+  if (mode == kTrain || mode == kEval) {
+    // A label outside the output would index past the loss's row: refuse it here.
+    const Shape& out = model_.output_shape();
+    const int64_t classes = out.rank() == 1 ? out[0] : 0;
+    const int64_t limit =
+        options_.loss.kind == Loss::Kind::kBinaryCrossentropy && classes == 1 ? 2 : classes;
+    for (int64_t i = 0; i < n; ++i) {
+      LT_CHECK(labels[i] >= 0 && labels[i] < limit, kInvalidArgument, "label ", labels[i],
+               " (example ", i, " of a batch) is outside [0, ", limit, "): the model's output has ",
+               classes, " units");
+    }
+    if (!labels_in_program) {
+      const TensorView dst = p.view("labels");
+      encode_labels(objective_->labels, label_scratch_.data(), n, dst.num_elements() / n, dst.data);
+    }
   }
-  label_scratch_.resize(static_cast<size_t>(n));
-  batcher.fill(b, p.view(input_name_).f32(), label_scratch_.data());
-  encode_labels(objective_->labels, label_scratch_.data(), n, labels.num_elements() / n,
-                labels.data);
+  *program_out = &p;
+  return n;
 }
 
-Logs Trainer::run_epoch_eval(const data::LabeledImages& data, int64_t batch_size) {
-  check_data(data);
-  data::Batcher batcher(data, batch_size, /*shuffle=*/false, 0);
-  batcher.start_epoch(0);
+Logs Trainer::run_epoch_eval(BatchSource& data) {
+  data.start_epoch(0);
   const Objective& o = *objective_;
   double loss_sum = 0;
   std::vector<double> sums(o.metrics.size(), 0.0);
+  double count = 0;
   const graph::StepState state{std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_),
                                options_.seed};
-  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
-    const int64_t n = batcher.batch_count(b);
-    runtime::Program& p = evaluation_program(n);
-    fill(p, batcher, b);
-    p.run(state);
-    loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
-    for (size_t m = 0; m < sums.size(); ++m) sums[m] += p.view(o.metrics[m].name).f32()[0];
+  runtime::Program* p = nullptr;
+  while (const int64_t rows = next_batch(data, kEval, &p)) {
+    const auto n = static_cast<double>(rows);
+    p->run(state);
+    loss_sum += static_cast<double>(p->view("loss").f32()[0]) * n;
+    for (size_t m = 0; m < sums.size(); ++m) sums[m] += p->view(o.metrics[m].name).f32()[0];
+    count += n;
   }
-  const auto count = static_cast<double>(batcher.count());
+  LT_CHECK(count > 0, kInvalidArgument, "evaluate: the data has no examples");
   Logs logs{{"loss", loss_sum / count}};
   for (size_t m = 0; m < sums.size(); ++m) {
     logs[o.metrics[m].name] = sums[m] / (count * static_cast<double>(o.metrics[m].per_example));
@@ -487,7 +636,14 @@ Logs Trainer::run_epoch_eval(const data::LabeledImages& data, int64_t batch_size
 }
 
 EvalResult Trainer::evaluate(const data::LabeledImages& data, int64_t batch_size) {
-  return EvalResult{run_epoch_eval(data, batch_size)};
+  check_data(data);
+  ImageBatches source(data, batch_size, /*shuffle=*/false, 0);
+  return EvalResult{run_epoch_eval(source)};
+}
+
+EvalResult Trainer::evaluate(const data::Dataset& data) {
+  DatasetBatches source(data, model_.input_shape());
+  return EvalResult{run_epoch_eval(source)};
 }
 
 std::vector<float> Trainer::predict(const data::LabeledImages& data, int64_t batch_size) {
@@ -573,11 +729,9 @@ void Trainer::load_weights(const std::string& path) {
   }
 }
 
-void Trainer::recalibrate_batch_norm(const data::LabeledImages& data, int64_t batch_size,
-                                     int64_t steps, int64_t epoch) {
-  data::Batcher batcher(data, batch_size, /*shuffle=*/true, mix64(options_.seed ^ 0x9e37u));
-  batcher.start_epoch(epoch);
-  steps = std::min(steps, batcher.num_batches());
+void Trainer::recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t epoch) {
+  data.start_epoch(epoch);
+  const int64_t batch_size = data.batch_size();
   // Per batch-norm node: (moving_mean, moving_variance, batch_mean, batch_var) names and the sums
   // of the batch means, of their squares and of the batch variances.
   struct Stats {
@@ -588,10 +742,12 @@ void Trainer::recalibrate_batch_norm(const data::LabeledImages& data, int64_t ba
   int64_t batches = 0;
   const graph::StepState state{std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_),
                                options_.seed};
+  runtime::Program* program_used = nullptr;
   for (int64_t b = 0; b < steps; ++b) {
-    const int64_t n = batcher.batch_count(b);
+    const int64_t n = next_batch(data, kCalibrate, &program_used);
+    if (n == 0) break;
     if (n != batch_size) continue;  // full batches only: one program
-    runtime::Program& p = program(kCalibrate, batch_size);
+    runtime::Program& p = *program_used;
     if (stats.empty()) {
       for (const graph::Node& node : p.graph().nodes()) {
         if (node.op->type() != "BatchNormalization") continue;
@@ -606,8 +762,6 @@ void Trainer::recalibrate_batch_norm(const data::LabeledImages& data, int64_t ba
                          std::vector<double>(c), std::vector<double>(c), std::vector<double>(c)});
       }
     }
-    label_scratch_.resize(static_cast<size_t>(n));
-    batcher.fill(b, p.view(input_name_).f32(), label_scratch_.data());
     p.run(state);
     for (Stats& s : stats) {
       const float* mean = p.view(s.batch_mean).f32();
@@ -636,26 +790,57 @@ void Trainer::recalibrate_batch_norm(const data::LabeledImages& data, int64_t ba
   }
 }
 
-History Trainer::fit(const data::LabeledImages& train, const FitOptions& options) {
+namespace {
+
+void check_fit_options(const FitOptions& options) {
   LT_CHECK(options.epochs >= 1, kInvalidArgument, "epochs must be >= 1, got ", options.epochs);
   LT_CHECK(options.steps_per_epoch >= 0, kInvalidArgument, "steps_per_epoch must be >= 0, got ",
            options.steps_per_epoch);
   LT_CHECK(options.initial_epoch >= 0 && options.initial_epoch < options.epochs, kInvalidArgument,
            "initial_epoch must be in [0, epochs), got ", options.initial_epoch);
+  LT_CHECK(options.validation_data == nullptr || options.validation_dataset == nullptr,
+           kInvalidArgument, "pass validation_data or validation_dataset, not both");
+}
+
+}  // namespace
+
+History Trainer::fit(const data::LabeledImages& train, const FitOptions& options) {
+  check_fit_options(options);
   check_data(train);
-  if (options.validation_data != nullptr) check_data(*options.validation_data);
+  ImageBatches source(train, options.batch_size, options.shuffle, options_.seed);
+  ImageBatches calibration(train, options.batch_size, /*shuffle=*/true,
+                           mix64(options_.seed ^ 0x9e37u));
+  return fit_batches(source, &calibration, options);
+}
+
+History Trainer::fit(const data::Dataset& train, const FitOptions& options) {
+  check_fit_options(options);
+  DatasetBatches source(train, model_.input_shape());
+  DatasetBatches calibration(train, model_.input_shape());
+  return fit_batches(source, &calibration, options);
+}
+
+History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
+                             const FitOptions& options) {
+  std::unique_ptr<BatchSource> validation;
+  if (options.validation_data != nullptr) {
+    check_data(*options.validation_data);
+    validation = std::make_unique<ImageBatches>(*options.validation_data, train.batch_size(),
+                                                /*shuffle=*/false, 0);
+  } else if (options.validation_dataset != nullptr) {
+    validation =
+        std::make_unique<DatasetBatches>(*options.validation_dataset, model_.input_shape());
+  }
   std::ostream& out = options.out != nullptr ? *options.out : std::cout;
-  const int64_t batch_size = options.batch_size;
-  data::Batcher batcher(train, batch_size, options.shuffle, options_.seed);
+  const int64_t batch_size = train.batch_size();
   const Objective& objective = *objective_;
 
   // Compile every program the run needs before the first step: full and partial batches.
   plan(batch_size);
-  if (train.count % batch_size != 0) training_program(train.count % batch_size);
-  if (options.validation_data != nullptr && options.validation_data->count % batch_size != 0) {
-    evaluation_program(options.validation_data->count % batch_size);
+  for (const int64_t b : train.known_batch_sizes()) training_program(b);
+  if (validation) {
+    for (const int64_t b : validation->known_batch_sizes()) evaluation_program(b);
   }
-
   const bool dynamic = options.verbose == 1 && options.out == nullptr && isatty(STDOUT_FILENO);
   stop_requested_ = false;
   for (const CallbackPtr& cb : options.callbacks) cb->on_train_begin(*this);
@@ -666,10 +851,12 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
     if (options.verbose > 0 && options.epochs > 1) {
       out << "Epoch " << epoch + 1 << "/" << options.epochs << "\n";
     }
-    batcher.start_epoch(epoch);
-    const int64_t steps = options.steps_per_epoch > 0
-                              ? std::min(options.steps_per_epoch, batcher.num_batches())
-                              : batcher.num_batches();
+    train.start_epoch(epoch);
+    // -1: unknown (a Dataset of unknown cardinality without steps_per_epoch).
+    int64_t steps = train.num_batches();
+    if (options.steps_per_epoch > 0) {
+      steps = steps < 0 ? options.steps_per_epoch : std::min(options.steps_per_epoch, steps);
+    }
     ProgressBar bar(steps, out, dynamic);
     double loss_sum = 0;
     std::vector<double> sums(objective.metrics.size(), 0.0);
@@ -688,10 +875,12 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
       return std::vector<std::pair<std::string, double>>(l.begin(), l.end());
     };
     const auto start = std::chrono::steady_clock::now();
-    for (int64_t b = 0; b < steps && !stop_requested_; ++b) {
-      const int64_t n = batcher.batch_count(b);
-      runtime::Program& p = training_program(n);
-      fill(p, batcher, b);
+    int64_t b = 0;
+    runtime::Program* program_used = nullptr;
+    for (; (steps < 0 || b < steps) && !stop_requested_; ++b) {
+      const int64_t n = next_batch(train, kTrain, &program_used);
+      if (n == 0) break;
+      runtime::Program& p = *program_used;
       if (options_.optimizer.schedule) set_learning_rate(options_.optimizer.schedule(iteration_));
       ++iteration_;
       p.run(graph::StepState{iteration_, static_cast<float>(learning_rate_), options_.seed});
@@ -706,18 +895,19 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
           cb->on_train_batch_end(*this, b, batch_logs);
         }
       }
-      if (options.verbose == 1 && b + 1 < steps) {
+      if (options.verbose == 1 && b + 1 != steps) {
         bar.update(b + 1, as_pairs(running()), "", false);
       }
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     logs = running();
-    if (options.recalibrate_batch_norm_steps > 0) {
-      recalibrate_batch_norm(train, batch_size, options.recalibrate_batch_norm_steps, epoch);
+    LT_CHECK(seen > 0, kInvalidArgument, "fit: epoch ", epoch + 1, " had no training examples");
+    if (options.recalibrate_batch_norm_steps > 0 && calibration != nullptr) {
+      recalibrate_batch_norm(*calibration, options.recalibrate_batch_norm_steps, epoch);
     }
-    if (options.validation_data != nullptr) {  // also after a stop, as Keras
-      for (const auto& [key, value] : run_epoch_eval(*options.validation_data, batch_size)) {
+    if (validation) {  // also after a stop, as Keras
+      for (const auto& [key, value] : run_epoch_eval(*validation)) {
         logs["val_" + key] = value;
       }
     }
@@ -731,7 +921,7 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
       char extra[96];
       std::snprintf(extra, sizeof extra, " - %.0f img/s - peak_rss: %s", e.images_per_second,
                     memory::readable_bytes(memory::peak_rss_bytes()).c_str());
-      bar.update(steps, as_pairs(logs), extra, true);
+      bar.update(b, as_pairs(logs), extra, true);
     }
     history.epochs.push_back(std::move(e));
   }

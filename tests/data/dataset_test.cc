@@ -275,5 +275,31 @@ TEST(DatasetTest, MovedFromIteratorRefusesUse) {
   EXPECT_THROW(a.next(), Error);  // NOLINT(bugprone-use-after-move): checking the guard
 }
 
+TEST(DatasetTest, BatchSizeLooksThroughStagesThatKeepRows) {
+  const Dataset r = Dataset::range(0, 10);
+  EXPECT_EQ(r.batch_size(), std::nullopt);
+  EXPECT_EQ(r.map([](Element e) { return e; }).batch_size(), std::nullopt);
+  EXPECT_EQ(r.batch(4).batch_size(), 4);
+  EXPECT_EQ(r.batch(4).prefetch(2).batch_size(), 4);
+  EXPECT_EQ(r.batch(3)
+                .map([](Element e) { return e; })
+                .shuffle(2, 1)
+                .repeat(2)
+                .take(5)
+                .skip(1)
+                .shard(2, 0)
+                .filter([](const Element&) { return true; })
+                .cache()
+                .prefetch(kAutotune)
+                .batch_size(),
+            3);
+  EXPECT_EQ(r.batch(4).batch(2).batch_size(), 2);
+  // An interleave may mix datasets of any rows: unknown.
+  EXPECT_EQ(r.batch(4)
+                .interleave([](const Element&) { return Dataset::range(0, 2).batch(2); }, 1)
+                .batch_size(),
+            std::nullopt);
+}
+
 }  // namespace
 }  // namespace leantrain::data

@@ -386,6 +386,10 @@ class Dataset {
   // maps with max_output_bytes); -1 otherwise (then use Iterator::max_buffered_bytes()).
   // Counts buffered elements, not a worker's working memory inside a map function.
   int64_t max_buffered_bytes() const;
+  // B of the last batch(B), when only stages that keep the rows of its batches follow it:
+  // prefetch, repeat, take, skip, shard, filter, cache, shuffle, and map (assumed to map a
+  // batch to a batch of the same rows). nullopt otherwise (an unbatched dataset).
+  std::optional<int64_t> batch_size() const;
   // The stages from source to output: "TensorSlices(10) -> ParallelMap(2) -> Batch(4)".
   std::string describe() const;
   const DatasetOptions& options() const { return *options_; }

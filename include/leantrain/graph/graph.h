@@ -47,6 +47,9 @@ struct Node {
   Phase phase = Phase::kForward;
   std::string layer;
   NodeId forward_of = -1;  // for backward nodes: the forward node whose gradient they compute
+  // A copy of a forward node run again during backward to rematerialize its outputs
+  // (graph::apply_remat); it writes no persistent state.
+  bool recomputed = false;
 };
 
 // A graph under construction or compiled. Nodes are kept in insertion order, which is always a

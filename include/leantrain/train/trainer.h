@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "leantrain/data/batcher.h"
+#include "leantrain/data/dataset.h"
 #include "leantrain/data/idx.h"
 #include "leantrain/graph/op.h"
 #include "leantrain/memory/allocator.h"
@@ -24,6 +25,8 @@ class SharedArena;
 }  // namespace leantrain::runtime
 
 namespace leantrain::train {
+
+class BatchSource;  // trainer.cc: batches from images or from a Dataset
 
 // Keras' optimizers and defaults.
 struct Optimizer {
@@ -108,12 +111,17 @@ struct CompileOptions {
 
 struct FitOptions {
   int epochs = 1;
-  int64_t batch_size = 32;
-  bool shuffle = true;
+  int64_t batch_size = 32;  // images only: a Dataset brings its own batches
+  bool shuffle = true;      // images only: a Dataset shuffles itself (Dataset::shuffle)
+  // Data to validate on after each epoch (at most one): images, batched by batch_size; or a
+  // Dataset of the same features as the training one.
   const data::LabeledImages* validation_data = nullptr;
+  const data::Dataset* validation_dataset = nullptr;
   std::vector<CallbackPtr> callbacks = {};
-  int initial_epoch = 0;        // epochs run from initial_epoch to epochs - 1, as Keras
-  int64_t steps_per_epoch = 0;  // 0: the whole training set each epoch
+  int initial_epoch = 0;  // epochs run from initial_epoch to epochs - 1, as Keras
+  // 0: the whole training set each epoch. With a Dataset, each epoch is a fresh iteration
+  // (Dataset::iterate(epoch)) of which at most this many batches are trained on.
+  int64_t steps_per_epoch = 0;
   // After each epoch, sets every BatchNormalization's moving statistics to the population
   // statistics of this many training batches run forward in training mode with the weights
   // frozen ("precise BN"); 0: off, Keras' exponential moving averages only. Helps when a slow
@@ -150,15 +158,18 @@ struct MemoryReport {
   int64_t state_bytes = 0;       // non-trainable (batch-norm statistics)
   int64_t gradients_bytes = 0;
   int64_t optimizer_bytes = 0;
-  int64_t persistent_bytes = 0;         // the persistent block, alignment included
-  int64_t train_arena_bytes = 0;        // planned arena of the training step
-  int64_t eval_arena_bytes = 0;         // planned arena of the evaluation step
-  int64_t arena_bytes = 0;              // the shared arena: the larger of the two
-  int64_t pipeline_bytes = 0;           // the input pipeline's buffers (epoch orders)
+  int64_t persistent_bytes = 0;   // the persistent block, alignment included
+  int64_t train_arena_bytes = 0;  // planned arena of the training step
+  int64_t eval_arena_bytes = 0;   // planned arena of the evaluation step
+  int64_t arena_bytes = 0;        // the shared arena: the larger of the two
+  // The input pipeline: images: the epoch orders; a Dataset: the bytes its buffers may hold
+  // (Dataset::max_buffered_bytes, training and validation), -1 when it cannot be known before
+  // running (then predicted_peak_bytes leaves it out).
+  int64_t pipeline_bytes = 0;
   int64_t scratch_bytes = 0;            // kernel scratch inside the training arena (sum)
   int64_t step_buffers_bytes = 0;       // sum of the training step's buffers with no reuse
   int64_t kept_for_backward_bytes = 0;  // forward tensors the backward pass reads
-  int64_t predicted_peak_bytes = 0;     // persistent + arena + pipeline
+  int64_t predicted_peak_bytes = 0;     // persistent + arena + pipeline (when known)
   // Printable block, as `leantrain summary` and `fit` show it.
   std::string to_string() const;
 };
@@ -181,6 +192,9 @@ class Trainer {
   // what they will take, with the input pipeline of a fit over `train_count` examples validated
   // on `validation_count`. Everything here is known before the first step.
   MemoryReport plan(int64_t batch_size, int64_t train_count = 0, int64_t validation_count = 0);
+  // The same for a fit over `train` (which must yield batches, see fit), validated on
+  // `validation` (may be null).
+  MemoryReport plan(const data::Dataset& train, const data::Dataset* validation = nullptr);
   // Per layer: bytes its forward tensors keep for backward, and its share of the planned peak
   // (its activations, gradients and persistent tensors live at the training step's peak, over
   // the predicted peak), for model().summary(&...).
@@ -190,7 +204,18 @@ class Trainer {
   // width), calling the callbacks. The last partial batch is trained on with a program compiled
   // for its size. Returns the epochs run (fewer when a callback stopped training).
   History fit(const data::LabeledImages& train, const FitOptions& options);
+  // The same over a Dataset (Keras' fit(dataset)): it must yield batches (Dataset::batch_size()
+  // known) with elements {"image": f32 or u8 (rows <= B, model input shape...), "label": i32
+  // (rows) class ids}; other features are ignored. When it ends in batch(B) or
+  // batch(B).prefetch(n), each batch is assembled straight into the training step's input slot
+  // (otherwise each batch is copied there once); a smaller batch is copied once more, into the
+  // program compiled for its size. Pixels are used as they come (no 1/255: put the scaling in
+  // the dataset's map or a Rescaling layer, as in Keras). Throws kInvalidArgument when the
+  // dataset is not batched, its image shape differs from the model's input, or a label is not
+  // in [0, classes) (naming the value), and what the dataset throws (a file's decode error).
+  History fit(const data::Dataset& train, const FitOptions& options);
   EvalResult evaluate(const data::LabeledImages& data, int64_t batch_size);
+  EvalResult evaluate(const data::Dataset& data);
   // The model's output for each image, row-major (count, output elements), inference mode.
   std::vector<float> predict(const data::LabeledImages& data, int64_t batch_size = 32);
 
@@ -222,10 +247,12 @@ class Trainer {
   runtime::Program& program(int mode, int64_t batch_size);
   void initialize_variables();
   void check_data(const data::LabeledImages& data) const;
-  void fill(runtime::Program& p, const data::Batcher& batcher, int64_t b);
-  Logs run_epoch_eval(const data::LabeledImages& data, int64_t batch_size);
-  void recalibrate_batch_norm(const data::LabeledImages& data, int64_t batch_size, int64_t steps,
-                              int64_t epoch);
+  // Writes the next batch of `source` into the program of `mode` for its rows (labels checked
+  // and encoded as the loss reads them), sets *program to it and returns the rows; 0 at the end.
+  int64_t next_batch(BatchSource& source, int mode, runtime::Program** program);
+  History fit_batches(BatchSource& train, BatchSource* calibration, const FitOptions& options);
+  Logs run_epoch_eval(BatchSource& data);
+  void recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t epoch);
 
   nn::Model model_;
   CompileOptions options_;
