@@ -1,6 +1,8 @@
 // BatchNormalization: training forward (batch statistics, moving-average update), inference
-// forward (moving statistics) and backward.
+// forward (moving statistics) and backward; and the training forward without the moving-average
+// update that a recomputation runs.
 #include "kernels/batch_norm.h"
+#include "leantrain/graph/remat.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 
@@ -47,10 +49,13 @@ class BatchNormBwdOp final : public graph::Op {
   float epsilon_;
 };
 
-class BatchNormOp final : public graph::Op {
+class BatchNormOp final : public graph::Op, public graph::RecomputableOp {
  public:
-  BatchNormOp(bool training, float momentum, float epsilon)
-      : training_(training), momentum_(momentum), epsilon_(epsilon) {}
+  BatchNormOp(bool training, float momentum, float epsilon, bool update_moving)
+      : training_(training),
+        update_moving_(training && update_moving),
+        momentum_(momentum),
+        epsilon_(epsilon) {}
   std::string type() const override { return "BatchNormalization"; }
   // (src, gamma, beta, moving_mean, moving_variance)
   std::vector<TensorSpec> infer(std::span<const TensorSpec> in) const override {
@@ -66,7 +71,11 @@ class BatchNormOp final : public graph::Op {
     return {in[0], in[1], in[1]};
   }
   std::vector<int> mutated_inputs() const override {
-    return training_ ? std::vector<int>{3, 4} : std::vector<int>{};
+    return update_moving_ ? std::vector<int>{3, 4} : std::vector<int>{};
+  }
+  // The same batch statistics and output; the moving statistics are read by nobody and kept.
+  std::shared_ptr<const graph::Op> without_side_effects() const override {
+    return std::make_shared<BatchNormOp>(training_, momentum_, epsilon_, false);
   }
   std::vector<graph::ValueId> gradient(graph::GradContext& ctx, const graph::Node& node,
                                        std::span<const graph::ValueId> dy) const override {
@@ -81,6 +90,7 @@ class BatchNormOp final : public graph::Op {
                                          std::span<const TensorSpec>,
                                          KernelChoice choice) const override {
     const float eps = epsilon_, momentum = momentum_;
+    const bool update = update_moving_;
     if (choice == KernelChoice::kReference) {
       if (!training_) {
         return make_kernel([eps](const RunArgs& a) {
@@ -88,11 +98,13 @@ class BatchNormOp final : public graph::Op {
                                                 a.inputs[4], eps, a.outputs[0]);
         });
       }
-      return make_kernel([eps, momentum](const RunArgs& a) {
+      return make_kernel([eps, momentum, update](const RunArgs& a) {
         kernels::batch_norm_fwd_training_ref(a.inputs[0], a.inputs[1], a.inputs[2], eps,
                                              a.outputs[0], a.outputs[1], a.outputs[2]);
-        kernels::batch_norm_update_moving(a.outputs[1], a.outputs[2], momentum, a.inputs[3],
-                                          a.inputs[4]);
+        if (update) {
+          kernels::batch_norm_update_moving(a.outputs[1], a.outputs[2], momentum, a.inputs[3],
+                                            a.inputs[4]);
+        }
       });
     }
     auto k =
@@ -106,29 +118,32 @@ class BatchNormOp final : public graph::Op {
           k->fwd_inference_scratch_bytes());
     }
     return make_kernel(
-        [k, momentum](const RunArgs& a) {
+        [k, momentum, update](const RunArgs& a) {
           k->fwd_training(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.inputs[2]), f32(a.outputs[0]),
                           f32(a.outputs[1]), f32(a.outputs[2]), a.scratch);
-          kernels::batch_norm_update_moving(a.outputs[1], a.outputs[2], momentum, a.inputs[3],
-                                            a.inputs[4]);
+          if (update) {
+            kernels::batch_norm_update_moving(a.outputs[1], a.outputs[2], momentum, a.inputs[3],
+                                              a.inputs[4]);
+          }
         },
         k->fwd_training_scratch_bytes());
   }
 
  private:
   bool training_;
+  bool update_moving_;  // training only: write the moving statistics (not in a recomputation)
   float momentum_;
   float epsilon_;
 };
 
 }  // namespace
 
-OpPtr batch_norm(bool training, float momentum, float epsilon) {
+OpPtr batch_norm(bool training, float momentum, float epsilon, bool update_moving_statistics) {
   LT_CHECK(momentum >= 0.0f && momentum <= 1.0f, kInvalidArgument,
            "BatchNormalization: momentum must be in [0, 1], got ", momentum);
   LT_CHECK(epsilon > 0.0f, kInvalidArgument, "BatchNormalization: epsilon must be > 0, got ",
            epsilon);
-  return std::make_shared<BatchNormOp>(training, momentum, epsilon);
+  return std::make_shared<BatchNormOp>(training, momentum, epsilon, update_moving_statistics);
 }
 
 }  // namespace leantrain::ops

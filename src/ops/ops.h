@@ -37,8 +37,12 @@ OpPtr dense();
 
 // BatchNormalization over the last axis. Training: inputs (src, gamma, beta, moving_mean,
 // moving_variance) -> (dst, batch_mean, batch_var), and it updates the moving statistics in
-// place (Keras' momentum rule). Inference: same inputs -> dst, with the moving statistics.
-OpPtr batch_norm(bool training, float momentum, float epsilon);
+// place (Keras' momentum rule) unless update_moving_statistics is false (what a recomputation
+// runs: the same outputs, the moving statistics left alone and mutated_inputs() empty; the op
+// implements graph::RecomputableOp to give that variant). Inference: same inputs -> dst, with
+// the moving statistics.
+OpPtr batch_norm(bool training, float momentum, float epsilon,
+                 bool update_moving_statistics = true);
 
 enum class ActivationKind { kRelu, kRelu6, kSigmoid, kTanh, kSwish };
 // Parses a Keras activation name ("relu", "relu6", "sigmoid", "tanh", "swish"/"silu");

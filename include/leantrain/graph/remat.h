@@ -3,7 +3,8 @@
 // under a memory budget (Beaumont, Eyraud-Dubois, Herrmann, Joly, Shilova, "Optimal
 // checkpointing for heterogeneous chains: how to train deep neural networks with limited
 // memory", Inria RR-9302, ACM TOMS 2024; the authors' PyTorch library is rotor), and a readable
-// explanation of a schedule. Pure analysis: nothing here rewrites a graph.
+// explanation of a schedule, and the rewrite of a training graph that runs a schedule
+// (apply_remat: recomputed stages become cloned forward nodes).
 //
 // Indices are 0-based: stage s reads the output of stage s-1 (the chain's input x_0 for s = 0)
 // and writes its own output. From a training graph the last stage is the loss.
@@ -26,6 +27,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -205,5 +208,71 @@ RematSchedule solve_remat(const Chain& chain, int64_t budget_bytes,
 // ("keep all", "recompute (runs 2x)", and "checkpoint" when its output is kept for recomputing
 // later stages). For a schedule that does not fit it says so and names the smallest budget.
 std::string explain_remat(const Chain& chain, const RematSchedule& schedule);
+
+// --- Running a schedule.
+
+// Implemented (beside Op) by every op whose forward writes persistent state, i.e. whose
+// mutated_inputs() is not empty in a forward node (training BatchNormalization updates its
+// moving statistics), so that a recomputation does not write that state a second time.
+// apply_remat() refuses to recompute an op with mutated inputs that does not implement it.
+class RecomputableOp {
+ public:
+  virtual ~RecomputableOp() = default;
+  // An op with the same inputs and output specs whose kernels write the same output bytes for
+  // the same inputs and write no input: mutated_inputs() is empty. Never null.
+  virtual std::shared_ptr<const Op> without_side_effects() const = 0;
+};
+
+// Rewrites `training_graph` (the graph `chain` was extracted from, with its update nodes) so
+// that running its nodes in order runs `schedule.ops`:
+// - kForward(s) / kForwardAll(s): the forward nodes of stage s. The stage's first run uses the
+//   original nodes and values (names kept); each later run, a recomputation, adds clones named
+//   "<node>/recompute<k>" writing new values "<value>/recompute<k>" (k = 1 for the second run;
+//   a suffix _1, _2, ... when the name is taken), with Node::recomputed set, Phase::kForward,
+//   forward_of -1, and an op without side effects (RecomputableOp) where the original's
+//   mutates persistent state. A run reads the latest run of the previous stage.
+// - kBackward(s): the backward nodes of stage s in their original order, reading the forward
+//   values of the latest run of stage s (a kForwardAll: the model requires it) and of the live
+//   run of stage s-1. So the intermediates of a kForward run are read by that run only: the
+//   arena planner frees them inside it, and only the output (the checkpoint) survives, until
+//   its last reader (at or before the schedule's kFree).
+// - kFree: adds nothing (a value dies at its last reader).
+// - Update nodes follow, in their original order.
+// Graph inputs, persistent values and values the host reads (is_output) are never cloned (a
+// clone's outputs are never is_output); producer-less values keep their names and come first in
+// their original order. The keep-everything schedule gives the original node order whenever the
+// original lists backward nodes stage by stage from the last stage down (add_backward's order
+// for chains extract_chain accepts, unless a parameter is shared by several layers).
+// Throws Error(kInvalidArgument) when the schedule does not fit (fits == false) or its ops are
+// not one training step of the chain (as simulate_remat), or when the chain does not cover the
+// graph (a forward, loss or backward node in no stage or in two, a node id out of range, a
+// backward node that reads a value no earlier node writes); Error(kUnimplemented) naming the
+// node when a recomputed node writes a persistent value, or mutates an input and does not
+// implement RecomputableOp.
+// Cost: O(nodes emitted + edges). The input graph is read only.
+Graph apply_remat(const Graph& training_graph, const Chain& chain, const RematSchedule& schedule);
+
+// A schedule whose rewritten graph's planned arena fits a budget, and that graph.
+struct FittedRemat {
+  RematSchedule schedule;   // the last schedule tried; fits == false when none fitted
+  Graph graph;              // apply_remat() of the schedule (empty unless fits)
+  int64_t arena_bytes = 0;  // the arena of `graph` (of the last graph tried when none fitted)
+  int32_t attempts = 0;     // schedules solved and planned
+};
+
+// Rematerialization under a budget for the planned arena itself (graph inputs included,
+// persistent state not): the chain model predicts live tensor bytes, and the arena adds what it
+// does not count, kernel scratch (at most the largest node's) and the offset planner's
+// fragmentation (MobileNetV2 224x224 batch 32 at 0.35 of its keep-everything peak: +1.4%). So:
+// b = budget_bytes; solve_remat(chain, b); rewrite; arena = arena_bytes(rewritten graph) (the
+// caller's planner: a compiled runtime::Program's arena_bytes(), or plan_graph_memory() with the
+// kernels' scratch); while arena > budget_bytes, lower b by the excess (to the smallest budget
+// at least, which is tried last) and try again, at most max_attempts times. Returns fits ==
+// false (schedule.min_budget_bytes says the least the model needs) when the smallest budget's
+// schedule does not fit either, budget_bytes is below it, or the attempts run out.
+// Throws as solve_remat() and apply_remat(), and what arena_bytes throws.
+FittedRemat fit_remat(const Graph& training_graph, const Chain& chain, int64_t budget_bytes,
+                      const std::function<int64_t(const Graph&)>& arena_bytes,
+                      const RematOptions& options = {}, int32_t max_attempts = 8);
 
 }  // namespace leantrain::graph
