@@ -3,10 +3,10 @@
 // step would read) and nothing else happens to it. Prints throughput, the first batch's latency,
 // the process's peak resident memory and the pipeline's own buffer figures.
 //
-// The pipeline is image_dataset_from_directory's (Keras' file order, shuffle buffer of 8
-// batches, deterministic parallel map, batch, autotuned prefetch) with the decode, resize,
-// optional random flip and optional normalization fused into one decode_resize_to_float call per
-// image: the flip costs nothing extra instead of a second pass over each float image.
+// The pipeline is the one `leantrain train --data dir:PATH` trains on (image_folder_dataset:
+// Keras' file order, shuffle buffer of 8 batches, deterministic parallel map, batch, autotuned
+// prefetch) with the decode, resize, optional random flip and optional normalization fused into
+// one decode_resize_to_float call per image; values 0..255 unless --normalize.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/input_data.h"
 #include "leantrain/core/error.h"
 #include "leantrain/core/file.h"
 #include "leantrain/data/dataset.h"
@@ -68,26 +69,6 @@ std::string directory_of(const std::string& data) {
   return data.substr(4);
 }
 
-// A map function: the element's "path" read, decoded (JPEG at the smallest DCT scale that
-// still covers the target, fast integer IDCT, as image_dataset_from_directory), resized and,
-// when `flip`, mirrored with probability 1/2 drawn from the element's seed, all in one pass into
-// "image" f32 (height, width, channels).
-data::MapFn fused_load(const data::DecodeResizeOptions& d, bool flip) {
-  return [d, flip](data::Element e, const data::ElementContext& ctx) {
-    thread_local data::Image scratch;  // decoded pixels, one per worker, reused
-    const std::string path = e.string("path");
-    const std::vector<uint8_t> bytes = data::read_file_bytes(path);
-    data::Tensor image =
-        data::Tensor::uninitialized(DType::kF32, Shape{d.height, d.width, d.channels});
-    data::DecodeResizeOptions o = d;
-    o.flip = flip && data::random_flip_decision(ctx.seed);
-    data::decode_resize_to_float(bytes, path, o, image.mutable_as<float>(), scratch);
-    e.erase("path");
-    e.set("image", std::move(image));
-    return e;
-  };
-}
-
 nlohmann::json stats_json(const data::PipelineStats& s) {
   nlohmann::json stages = nlohmann::json::array();
   for (const data::StageStats& st : s.stages) {
@@ -134,36 +115,25 @@ void run_bench(const BenchArgs& a) {
            ": no images found (allowed formats: .bmp, .gif, .jpeg, .jpg, .png)");
   const bool labelled = !index.labels.empty();
 
-  data::DecodeResizeOptions d;
-  d.channels = static_cast<int>(channels);
-  d.height = height;
-  d.width = width;
-  d.antialias = a.antialias;
-  d.fast_dct = true;
-  d.dct_scaling = true;
+  ImageFolderPipeline p;
+  p.height = height;
+  p.width = width;
+  p.channels = channels;
+  p.batch_size = batch;
+  p.seed = a.seed;
+  p.threads = a.threads;
+  p.flip = a.augment == "flip";
+  p.antialias = a.antialias;
+  p.on_error = a.on_error == "skip" ? data::OnError::kSkip : data::OnError::kRaise;
+  p.affine = data::PixelAffine::rescale(1.0f);  // 0..255, as image_dataset_from_directory
   if (a.normalize) {
     // torchvision's ImageNet mean and std, after scaling to [0, 1].
     static const float kMean[] = {0.485f, 0.456f, 0.406f}, kStd[] = {0.229f, 0.224f, 0.225f};
-    d.affine = channels == 3
+    p.affine = channels == 3
                    ? data::PixelAffine::normalize(kMean, kStd)
                    : data::PixelAffine::normalize(std::span(kMean, 1), std::span(kStd, 1));
   }
-
-  data::Element columns;
-  columns.set_strings("path", index.file_paths);
-  if (labelled) columns.set("label", data::Tensor::from_vector(index.labels, Shape{n}));
-  const int64_t image_bytes = height * width * channels * static_cast<int64_t>(sizeof(float));
-  const data::Dataset ds =
-      data::Dataset::from_tensor_slices(columns)
-          .shuffle(batch * 8, a.seed)
-          .map(fused_load(d, a.augment == "flip"),
-               {.num_parallel_calls = a.threads == -1 ? data::kAutotune : a.threads,
-                .deterministic = true,
-                .on_error = a.on_error == "skip" ? data::OnError::kSkip : data::OnError::kRaise,
-                .seed = a.seed,
-                .max_output_bytes = image_bytes + 4})
-          .batch(batch)
-          .prefetch(data::kAutotune);
+  const data::Dataset ds = image_folder_dataset(index, p);
   std::cout << "Pipeline: " << ds.describe() << "\n";
 
   // (batch, height, width, channels) f32 and (batch) i32: the slots a training step would read.

@@ -15,6 +15,7 @@
 #include "leantrain/core/file.h"
 #include "leantrain/data/idx.h"
 #include "leantrain/data/image.h"
+#include "leantrain/data/tfrecord.h"
 
 namespace leantrain::cli {
 namespace {
@@ -47,8 +48,49 @@ void make_directory(const std::filesystem::path& dir) {
 // files 00001, 00002, ... within each class. Every class gets its folder, even one that --limit
 // leaves empty, so the tree always names all classes (Keras counts empty class folders too).
 // Returns the number of files written.
+// The image i of `images`, resized to --size and made RGB when --rgb.
+data::Image export_image(const data::LabeledImages& images, int64_t i, const ExportArgs& a) {
+  const int64_t pixels = images.height * images.width * images.channels;
+  data::Image image{images.height, images.width, images.channels, {}};
+  const auto* src = images.pixels.data() + i * pixels;
+  image.pixels.assign(src, src + pixels);
+  if (image.height != a.size || image.width != a.size) {
+    image = data::resize(image, a.size, a.size, data::Interpolation::kBilinear,
+                         /*antialias=*/true);
+  }
+  if (a.rgb) image = data::to_rgb(image);
+  return image;
+}
+
+// Writes the first `limit` images as out/<split>.tfrecord: one tf.train.Example per image with
+// "image/encoded" (JPEG bytes) and "image/class/label" (int64, from 0), the TF-slim layout that
+// `--data tfrecord:` reads. Written to a temporary file, then renamed.
+int64_t export_split_tfrecord(const data::LabeledImages& images, const std::string& split,
+                              const ExportArgs& a) {
+  const int64_t count = a.limit > 0 ? std::min(a.limit, images.count) : images.count;
+  make_directory(a.out);
+  const std::filesystem::path path = std::filesystem::path(a.out) / (split + ".tfrecord");
+  const std::string temporary = path.string() + ".tmp";
+  {
+    data::TfRecordWriter writer(temporary);
+    for (int64_t i = 0; i < count; ++i) {
+      const std::vector<uint8_t> jpeg = data::encode_jpeg(export_image(images, i, a), a.quality);
+      const std::vector<uint8_t> record = data::serialize_example(
+          {{"image/encoded", data::bytes_feature({jpeg})},
+           {"image/class/label", data::int64_feature({images.labels[static_cast<size_t>(i)]})}});
+      writer.write(record);
+    }
+    writer.close();
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  LT_CHECK(!ec, kIo, path.string(), ": cannot rename the finished file into place: ", ec.message());
+  return count;
+}
+
 int64_t export_split(const data::LabeledImages& images, const std::string& split,
                      const ExportArgs& a) {
+  if (a.format == "tfrecord") return export_split_tfrecord(images, split, a);
   const int64_t count = a.limit > 0 ? std::min(a.limit, images.count) : images.count;
   const std::filesystem::path root = std::filesystem::path(a.out) / split;
   LT_CHECK(images.num_classes <= static_cast<int32_t>(kFashionMnistClasses.size()),
@@ -56,17 +98,9 @@ int64_t export_split(const data::LabeledImages& images, const std::string& split
            " but Fashion-MNIST has ", kFashionMnistClasses.size(), " classes");
   std::array<int64_t, kFashionMnistClasses.size()> written{};
   for (const char* name : kFashionMnistClasses) make_directory(root / name);
-  const int64_t pixels = images.height * images.width * images.channels;
   const char* extension = a.format == "png" ? ".png" : ".jpg";
   for (int64_t i = 0; i < count; ++i) {
-    data::Image image{images.height, images.width, images.channels, {}};
-    const auto* src = images.pixels.data() + i * pixels;
-    image.pixels.assign(src, src + pixels);
-    if (image.height != a.size || image.width != a.size) {
-      image = data::resize(image, a.size, a.size, data::Interpolation::kBilinear,
-                           /*antialias=*/true);
-    }
-    if (a.rgb) image = data::to_rgb(image);
+    const data::Image image = export_image(images, i, a);
     const std::vector<uint8_t> encoded =
         a.format == "png" ? data::encode_png(image) : data::encode_jpeg(image, a.quality);
     const auto label = static_cast<size_t>(images.labels[static_cast<size_t>(i)]);
@@ -84,8 +118,8 @@ void run_export(const ExportArgs& a) {
            "' cannot be exported yet; use --data fashion-mnist");
   LT_CHECK(!a.out.empty(), kInvalidArgument, "--out is required: the directory to write into");
   LT_CHECK(a.size > 0, kInvalidArgument, "--size must be positive, got ", a.size);
-  LT_CHECK(a.format == "jpeg" || a.format == "png", kInvalidArgument, "--format '", a.format,
-           "' is not supported; use jpeg or png");
+  LT_CHECK(a.format == "jpeg" || a.format == "png" || a.format == "tfrecord", kInvalidArgument,
+           "--format '", a.format, "' is not supported; use jpeg, png or tfrecord");
   LT_CHECK(a.quality >= 1 && a.quality <= 100, kInvalidArgument,
            "--quality must be in [1, 100], "
            "got ",
@@ -99,7 +133,10 @@ void run_export(const ExportArgs& a) {
   if (a.split != "train") test = export_split(ds.test, "test", a);
   std::cout << "Wrote " << train + test << " files to " << a.out << " (train: " << train
             << ", test: " << test << "; " << a.size << "x" << a.size << " "
-            << (a.rgb ? "RGB" : "grayscale") << " " << (a.format == "png" ? "PNG" : "JPEG")
+            << (a.rgb ? "RGB" : "grayscale") << " "
+            << (a.format == "png"        ? "PNG"
+                : a.format == "tfrecord" ? "JPEG in TFRecord"
+                                         : "JPEG")
             << ")\n";
 }
 
@@ -116,7 +153,10 @@ void add_export_images_command(CLI::App& app) {
       ->required();
   cmd->add_option("--size", a->size, "Side of the square output images (bilinear, antialiased)")
       ->capture_default_str();
-  cmd->add_option("--format", a->format, "jpeg or png")->capture_default_str();
+  cmd->add_option("--format", a->format,
+                  "jpeg, png (OUT/<split>/<class>/ files) or tfrecord (OUT/<split>.tfrecord of "
+                  "tf.train.Example with image/encoded JPEG and image/class/label)")
+      ->capture_default_str();
   cmd->add_option("--quality", a->quality, "JPEG quality, 1..100")->capture_default_str();
   cmd->add_option("--limit", a->limit, "Images per split (0: all)")->capture_default_str();
   cmd->add_option("--split", a->split, "train, test or both")->capture_default_str();

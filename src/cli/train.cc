@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/input_data.h"
 #include "leantrain/core/error.h"
 #include "leantrain/core/file.h"
 #include "leantrain/data/idx.h"
@@ -29,12 +30,9 @@ namespace {
 struct TrainArgs {
   std::string model = "cnn";
   float alpha = 1.0f;
-  std::string image_size;  // HxW: resize the data once before training
-  std::string data = "fashion-mnist";
-  std::string data_dir;
+  DataArgs data;  // --data and the flags of the input pipeline
   int epochs = 1;
-  int64_t batch_size = 32;
-  uint64_t seed = 0;
+  int64_t steps = 0;  // stop after this many steps in all (0: no limit)
   std::string optimizer = "adam";
   float learning_rate = -1;  // the optimizer's Keras default
   float momentum = 0;
@@ -51,6 +49,18 @@ struct TrainArgs {
   int64_t recalibrate_bn = 0;
   std::string allocator = "preallocate";
   std::string memory_limit;  // e.g. 512MiB; empty: none
+};
+
+// Asks the trainer to stop once it has run `steps` steps in all (--steps).
+class StopAfterSteps final : public train::Callback {
+ public:
+  explicit StopAfterSteps(int64_t steps) : steps_(steps) {}
+  void on_train_batch_end(train::Trainer& trainer, int64_t, const train::Logs&) override {
+    if (trainer.iterations() >= steps_) trainer.stop_training();
+  }
+
+ private:
+  int64_t steps_;
 };
 
 train::Optimizer make_optimizer(const TrainArgs& a) {
@@ -81,9 +91,9 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
   nlohmann::json j;
   j["framework"] = "leantrain";
   j["model"] = a.model;
-  j["data"] = a.data;
-  j["batch_size"] = a.batch_size;
-  j["seed"] = a.seed;
+  j["data"] = a.data.data;
+  j["batch_size"] = a.data.batch_size;
+  j["seed"] = a.data.seed;
   j["threads"] = a.threads;
   j["optimizer"] = a.optimizer;
   double images = 0, seconds = 0;
@@ -91,8 +101,9 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
     nlohmann::json row{
         {"epoch", e.epoch}, {"seconds", e.seconds}, {"images_per_second", e.images_per_second}};
     for (const auto& [key, value] : e.logs) {
-      // The validation data here is the test split.
-      row[key.starts_with("val_") ? "test_" + key.substr(4) : key] = value;
+      // Fashion-MNIST validates on its test split.
+      row[key.starts_with("val_") && a.data.data == "fashion-mnist" ? "test_" + key.substr(4)
+                                                                    : key] = value;
     }
     j["epochs"].push_back(row);
     images += e.images_per_second * e.seconds;
@@ -100,8 +111,10 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
   }
   j["images_per_second"] = seconds > 0 ? images / seconds : 0.0;
   if (!history.epochs.empty() && history.epochs.back().logs.contains("val_accuracy")) {
-    j["test_accuracy"] = history.epochs.back().get("val_accuracy");
+    j[a.data.data == "fashion-mnist" ? "test_accuracy" : "val_accuracy"] =
+        history.epochs.back().get("val_accuracy");
   }
+  j["steps"] = history.epochs.empty() ? 0 : history.epochs.back().steps;
   j["predicted_peak_bytes"] = plan.predicted_peak_bytes;
   j["measured_peak_bytes"] = measured;
   j["baseline_rss_bytes"] = baseline;
@@ -125,7 +138,7 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
 // The model: a zoo name (built with logits, trained from logits) or a model file.
 nn::Model make_model(const TrainArgs& a, const Shape& input_shape, int64_t classes) {
   if (std::filesystem::exists(a.model)) return train::load_model_architecture(a.model);
-  return nn::make_model(a.model, input_shape, classes, a.seed, {.alpha = a.alpha});
+  return nn::make_model(a.model, input_shape, classes, a.data.seed, {.alpha = a.alpha});
 }
 
 // Loss and labels from the model's output: a softmax head gives probabilities.
@@ -160,12 +173,17 @@ void write_plot(const std::string& path, const train::History& history) {
 nlohmann::json args_json(const TrainArgs& a) {
   return {{"model", a.model},
           {"alpha", a.alpha},
-          {"image_size", a.image_size},
-          {"data", a.data},
-          {"data_dir", a.data_dir},
+          {"image_size", a.data.image_size},
+          {"data", a.data.data},
+          {"data_dir", a.data.data_dir},
+          {"augment", a.data.augment},
+          {"validation_split", a.data.validation_split},
+          {"color_mode", a.data.color_mode},
+          {"data_threads", a.data.threads},
           {"epochs", a.epochs},
-          {"batch_size", a.batch_size},
-          {"seed", a.seed},
+          {"steps", a.steps},
+          {"batch_size", a.data.batch_size},
+          {"seed", a.data.seed},
           {"optimizer", a.optimizer},
           {"learning_rate", a.learning_rate},
           {"momentum", a.momentum},
@@ -180,64 +198,72 @@ nlohmann::json args_json(const TrainArgs& a) {
 
 void run_train(const TrainArgs& a) {
   const int64_t engine_bytes = runtime::start_engine(a.threads);
-  LT_CHECK(a.data == "fashion-mnist", kUnimplemented, "--data '", a.data,
-           "' is not supported yet; use --data fashion-mnist");
-  data::TrainTest ds = data::load_fashion_mnist(a.data_dir);
-  if (!a.image_size.empty()) {
-    const Shape size = parse_shape(a.image_size);
-    LT_CHECK(size.rank() == 2, kInvalidArgument, "--image-size takes HxW, got '", a.image_size,
-             "'");
-    ds.train = data::resize_images(ds.train, size[0], size[1]);
-    ds.test = data::resize_images(ds.test, size[0], size[1]);
+  const InputData in = load_input_data(a.data, std::cout);
+  const int64_t batch_size = a.data.batch_size;
+  if (in.images.has_value()) {
+    const data::TrainTest& ds = *in.images;
+    std::cout << in.description << ": " << ds.train.count << " training and " << ds.test.count
+              << " " << in.validation_name << " images, " << in.image_shape.to_string() << ", "
+              << in.classes << " classes (held as u8: "
+              << memory::readable_bytes(ds.train.bytes() + ds.test.bytes()) << ")\n";
+  } else {
+    std::cout << in.description << ": " << in.image_shape.to_string() << " images, " << in.classes
+              << " classes, streamed: " << in.train->describe() << "\n";
   }
-  std::cout << "Fashion-MNIST: " << ds.train.count << " training and " << ds.test.count
-            << " test images, " << ds.train.height << "x" << ds.train.width << "x"
-            << ds.train.channels << ", " << ds.train.num_classes << " classes (held as u8: "
-            << memory::readable_bytes(ds.train.bytes() + ds.test.bytes()) << ")\n";
-
   std::cout << "Engine started with " << a.threads << " threads (+"
             << memory::readable_bytes(engine_bytes)
             << " resident: oneDNN code and shared kernels, the same for every model)\n";
   // Measured peak = peak resident set after this point minus the resident set now.
   const int64_t baseline = memory::current_rss_bytes();
   const bool reset = memory::reset_peak_rss();
-  const nn::Model model = make_model(a, Shape{ds.train.height, ds.train.width, ds.train.channels},
-                                     ds.train.num_classes);
+  const nn::Model model = make_model(a, in.image_shape, in.classes);
   LT_CHECK(a.kernels == "fast" || a.kernels == "reference", kInvalidArgument,
            "--kernels must be fast or reference, got '", a.kernels, "'");
+  LT_CHECK(a.steps >= 0, kInvalidArgument, "--steps must be >= 0, got ", a.steps);
   train::Optimizer optimizer = make_optimizer(a);
-  const int64_t steps_per_epoch = (ds.train.count + a.batch_size - 1) / a.batch_size;
+  int64_t steps_per_epoch =
+      in.train_count > 0 ? (in.train_count + batch_size - 1) / batch_size : a.steps_per_epoch;
+  if (a.steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, a.steps_per_epoch);
   if (a.lr_schedule == "cosine") {
-    optimizer.schedule = train::CosineDecay({.initial_learning_rate = optimizer.learning_rate,
-                                             .decay_steps = steps_per_epoch * a.epochs});
+    LT_CHECK(steps_per_epoch > 0, kInvalidArgument,
+             "--lr-schedule cosine needs the steps of the run: pass --steps-per-epoch for data "
+             "of unknown length");
+    int64_t total = steps_per_epoch * a.epochs;
+    if (a.steps > 0) total = std::min(total, a.steps);
+    optimizer.schedule = train::CosineDecay(
+        {.initial_learning_rate = optimizer.learning_rate, .decay_steps = total});
   } else {
     LT_CHECK(a.lr_schedule == "constant", kInvalidArgument,
-             "--lr-schedule must be constant or "
-             "cosine, got '",
-             a.lr_schedule, "'");
+             "--lr-schedule must be constant or cosine, got '", a.lr_schedule, "'");
   }
   train::Trainer trainer(
       model, {.optimizer = optimizer,
               .loss = make_loss(model),
-              .seed = a.seed,
+              .seed = a.data.seed,
               .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast
                                              : graph::KernelChoice::kReference,
               .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
                             .limit_bytes =
                                 a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)}});
-  const train::MemoryReport plan = trainer.plan(a.batch_size, ds.train.count, ds.test.count);
+  const train::MemoryReport plan =
+      in.images.has_value()
+          ? trainer.plan(batch_size, in.images->train.count, in.images->test.count)
+          : trainer.plan(*in.train, in.validation.has_value() ? &*in.validation : nullptr);
   std::cout << "Model '" << model.name() << "': " << model.count_params(true) << " parameters; "
             << trainer.store().names().size() << " persistent tensors; optimizer "
             << make_optimizer(a).name() << "\n"
             << "Predicted peak memory: " << memory::readable_bytes(plan.predicted_peak_bytes)
             << " (persistent " << memory::readable_bytes(plan.persistent_bytes) << " + arena "
             << memory::readable_bytes(plan.arena_bytes) << " + input pipeline "
-            << memory::readable_bytes(plan.pipeline_bytes) << ")\n";
+            << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
+                                         : std::string("unknown"))
+            << ")\n";
 
   // The run directory: arguments, per-epoch metrics, best and last weights (model files),
   // a plot of loss and accuracy.
   std::string run;
   std::vector<train::CallbackPtr> callbacks;
+  const std::string monitor = in.has_validation() ? "val_accuracy" : "accuracy";
   if (!a.project.empty()) {
     run = make_run_dir(a.project, a.name);
     std::filesystem::create_directories(run + "/weights");
@@ -245,32 +271,48 @@ void run_train(const TrainArgs& a) {
     write_file_atomically(run + "/model.json", nn::to_json(model) + "\n");
     callbacks.push_back(train::CSVLogger({.filename = run + "/metrics.csv"}));
     callbacks.push_back(train::ModelCheckpoint({.filepath = run + "/weights/best.safetensors",
-                                                .monitor = "val_accuracy",
+                                                .monitor = monitor,
                                                 .save_best_only = true}));
     callbacks.push_back(train::ModelCheckpoint({.filepath = run + "/weights/last.safetensors"}));
     std::cout << "Run directory: " << run << "\n";
   }
   if (a.patience > 0) {
+    LT_CHECK(in.has_validation(), kInvalidArgument,
+             "--patience watches val_loss: give validation data (--validation-split)");
     callbacks.push_back(
         train::EarlyStopping({.patience = a.patience, .restore_best_weights = true}));
   }
-  const train::History history =
-      trainer.fit(ds.train, {.epochs = a.epochs,
-                             .batch_size = a.batch_size,
-                             .validation_data = &ds.test,
-                             .callbacks = callbacks,
-                             .steps_per_epoch = a.steps_per_epoch,
-                             .recalibrate_batch_norm_steps = a.recalibrate_bn,
-                             .verbose = a.verbose});
+  if (a.steps > 0) callbacks.push_back(std::make_shared<StopAfterSteps>(a.steps));
+  train::FitOptions fit{.epochs = a.epochs,
+                        .batch_size = batch_size,
+                        .callbacks = callbacks,
+                        .steps_per_epoch = a.steps_per_epoch,
+                        .recalibrate_batch_norm_steps = a.recalibrate_bn,
+                        .verbose = a.verbose};
+  train::History history;
+  if (in.images.has_value()) {
+    if (in.images->test.count > 0) fit.validation_data = &in.images->test;
+    history = trainer.fit(in.images->train, fit);
+  } else {
+    if (in.validation.has_value()) fit.validation_dataset = &*in.validation;
+    history = trainer.fit(*in.train, fit);
+  }
   const int64_t peak = memory::peak_rss_bytes();
   const int64_t measured = peak - baseline;
   const train::EpochLogs& last = history.epochs.back();
   char buf[512];
+  if (in.has_validation()) {
+    std::snprintf(buf, sizeof buf, "%s accuracy: %.4f (loss %.4f)\n",
+                  in.validation_name == "test" ? "Test" : "Validation", last.get("val_accuracy"),
+                  last.get("val_loss"));
+  } else {
+    std::snprintf(buf, sizeof buf, "Training accuracy: %.4f (loss %.4f)\n", last.get("accuracy"),
+                  last.get("loss"));
+  }
+  std::cout << buf;
   std::snprintf(buf, sizeof buf,
-                "Test accuracy: %.4f (loss %.4f)\n"
                 "Peak memory: predicted %s, measured %s (%+.1f%%; peak RSS %s minus %s before "
                 "the model was built%s)\n",
-                last.get("val_accuracy"), last.get("val_loss"),
                 memory::readable_bytes(plan.predicted_peak_bytes).c_str(),
                 memory::readable_bytes(measured).c_str(),
                 100.0 * static_cast<double>(measured - plan.predicted_peak_bytes) /
@@ -301,14 +343,40 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")
       ->capture_default_str();
-  cmd->add_option("--image-size", a->image_size,
-                  "Resize the images once before training, HxW (e.g. 32x32)");
-  cmd->add_option("--data", a->data, "Dataset (fashion-mnist)")->capture_default_str();
-  cmd->add_option("--data-dir", a->data_dir,
-                  "Directory holding the IDX files (default: /usr/share/datasets/fashion-mnist)");
+  DataArgs& d = a->data;
+  cmd->add_option("--data", d.data,
+                  "fashion-mnist; idx:IMAGES,LABELS (IDX files, gzip or not); dir:PATH (a "
+                  "class-folder tree of JPEG/PNG, streamed); tfrecord:GLOB (tf.train.Example "
+                  "records with image/encoded and image/class/label, streamed; needs --classes); "
+                  "synthetic:HxWxC:CLASSES (seeded random images, no disk)")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", d.data_dir,
+                  "Directory holding the Fashion-MNIST IDX files (default: "
+                  "/usr/share/datasets/fashion-mnist)");
+  cmd->add_option("--image-size", d.image_size,
+                  "HxW: in-memory images are resized once before training; files are decoded "
+                  "and resized to it on the fly (default 224x224)");
+  cmd->add_option("--color-mode", d.color_mode, "Files: rgb or grayscale")->capture_default_str();
+  cmd->add_option("--augment", d.augment,
+                  "none, flip (random horizontal flip), crop (random resized crop; files only) "
+                  "or flip,crop")
+      ->capture_default_str();
+  cmd->add_option("--validation-split", d.validation_split,
+                  "idx: hold out the last fraction; dir: Keras' split with --seed")
+      ->capture_default_str();
+  cmd->add_option("--data-threads", d.threads,
+                  "Decoding workers of a streamed input (-1: AUTOTUNE)")
+      ->capture_default_str();
+  cmd->add_option("--on-error", d.on_error, "A bad image in a streamed input: raise or skip")
+      ->capture_default_str();
+  cmd->add_option("--classes", d.classes, "tfrecord: the number of classes");
+  cmd->add_option("--synthetic-batches", d.synthetic_batches, "synthetic: batches per epoch")
+      ->capture_default_str();
   cmd->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
-  cmd->add_option("--batch-size", a->batch_size, "Batch size")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Seed for initialization, shuffling and dropout")
+  cmd->add_option("--steps", a->steps, "Stop after this many steps in all (0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", d.batch_size, "Batch size")->capture_default_str();
+  cmd->add_option("--seed", d.seed, "Seed for initialization, shuffling, augmentation and dropout")
       ->capture_default_str();
   cmd->add_option("--optimizer", a->optimizer, "adam, adamw or sgd")->capture_default_str();
   cmd->add_option("--learning-rate", a->learning_rate, "Learning rate (default: Keras')");

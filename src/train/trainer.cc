@@ -917,6 +917,7 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
     e.logs = logs;
     e.seconds = seconds;
     e.images_per_second = static_cast<double>(seen) / seconds;
+    e.steps = b;
     if (options.verbose > 0) {
       char extra[96];
       std::snprintf(extra, sizeof extra, " - %.0f img/s - peak_rss: %s", e.images_per_second,

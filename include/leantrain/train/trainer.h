@@ -137,6 +137,7 @@ struct EpochLogs {
   Logs logs;                     // "loss", metrics, "val_loss", "val_<metric>", "learning_rate"
   double seconds = 0;            // wall time of the training steps (validation excluded)
   double images_per_second = 0;  // training images / seconds
+  int64_t steps = 0;             // training steps run in the epoch
   // The value of `key`, or NaN when the epoch has none.
   double get(const std::string& key) const;
 };
