@@ -106,15 +106,6 @@ void run_bench(const BenchArgs& a) {
   const int64_t baseline_rss = memory::current_rss_bytes();
   const bool peak_reset = memory::reset_peak_rss();
 
-  data::IndexOptions index_options;
-  index_options.shuffle = true;
-  index_options.seed = a.seed;
-  const data::DirectoryIndex index = data::index_directory(directory, index_options);
-  const auto n = static_cast<int64_t>(index.file_paths.size());
-  LT_CHECK(n > 0, kInvalidArgument, directory,
-           ": no images found (allowed formats: .bmp, .gif, .jpeg, .jpg, .png)");
-  const bool labelled = !index.labels.empty();
-
   ImageFolderPipeline p;
   p.height = height;
   p.width = width;
@@ -133,7 +124,22 @@ void run_bench(const BenchArgs& a) {
                    ? data::PixelAffine::normalize(kMean, kStd)
                    : data::PixelAffine::normalize(std::span(kMean, 1), std::span(kStd, 1));
   }
-  const data::Dataset ds = image_folder_dataset(index, p);
+  // The index lives only until the dataset holds its paths (compactly): the file list is the one
+  // thing that grows with the dataset.
+  int64_t n = 0;
+  bool labelled = false;
+  const data::Dataset ds = [&] {
+    data::IndexOptions index_options;
+    index_options.shuffle = true;
+    index_options.seed = a.seed;
+    const data::DirectoryIndex index = data::index_directory(directory, index_options);
+    n = static_cast<int64_t>(index.file_paths.size());
+    LT_CHECK(n > 0, kInvalidArgument, directory,
+             ": no images found (allowed formats: .bmp, .gif, .jpeg, .jpg, .png)");
+    labelled = !index.labels.empty();
+    return image_folder_dataset(index, p);
+  }();
+  memory::release_free_heap_memory();  // what indexing freed
   std::cout << "Pipeline: " << ds.describe() << "\n";
 
   // (batch, height, width, channels) f32 and (batch) i32: the slots a training step would read.

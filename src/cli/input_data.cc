@@ -13,6 +13,7 @@
 #include "leantrain/data/image.h"
 #include "leantrain/data/resize_images.h"
 #include "leantrain/data/sources.h"
+#include "leantrain/memory/process_memory.h"
 
 namespace leantrain::cli {
 namespace {
@@ -270,39 +271,43 @@ InputData load_input_data(const DataArgs& a, std::ostream& out) {
     const std::string directory = spec.substr(4);
     LT_CHECK(!directory.empty(), kInvalidArgument, "--data dir: needs a directory, dir:PATH");
     const auto [h, w] = parse_size(a.image_size.empty() ? "224x224" : a.image_size, "--image-size");
-    data::IndexOptions index_options;
-    index_options.seed = a.seed;
-    index_options.out = &out;
-    const data::DirectoryIndex index = data::index_directory(directory, index_options);
-    LT_CHECK(!index.file_paths.empty(), kInvalidArgument, directory,
-             ": no images found (allowed formats: .bmp, .gif, .jpeg, .jpg, .png)");
-    ImageFolderPipeline p;
-    p.height = h;
-    p.width = w;
-    p.channels = channels_of(a.color_mode);
-    p.batch_size = a.batch_size;
-    p.seed = a.seed;
-    p.threads = a.threads;
-    p.on_error = on_error_of(a.on_error);
-    const std::optional<double> split =
-        a.validation_split > 0 ? std::optional<double>(a.validation_split) : std::nullopt;
-    const data::DirectoryIndex train_index =
-        data::training_or_validation_split(index, split, "training", true, &out);
-    ImageFolderPipeline train = p;
-    train.flip = augment.flip;
-    train.random_resized_crop = augment.crop;
-    in.train = image_folder_dataset(train_index, train);
-    if (split.has_value()) {
-      const data::DirectoryIndex val_index =
-          data::training_or_validation_split(index, split, "validation", true, &out);
-      ImageFolderPipeline val = p;
-      val.shuffle = false;
-      in.validation = image_folder_dataset(val_index, val);
+    {  // the index lives only until the datasets hold its paths
+      data::IndexOptions index_options;
+      index_options.seed = a.seed;
+      index_options.out = &out;
+      const data::DirectoryIndex index = data::index_directory(directory, index_options);
+      LT_CHECK(!index.file_paths.empty(), kInvalidArgument, directory,
+               ": no images found (allowed formats: .bmp, .gif, .jpeg, .jpg, .png)");
+      ImageFolderPipeline p;
+      p.height = h;
+      p.width = w;
+      p.channels = channels_of(a.color_mode);
+      p.batch_size = a.batch_size;
+      p.seed = a.seed;
+      p.threads = a.threads;
+      p.on_error = on_error_of(a.on_error);
+      const std::optional<double> split =
+          a.validation_split > 0 ? std::optional<double>(a.validation_split) : std::nullopt;
+      const data::DirectoryIndex train_index =
+          data::training_or_validation_split(index, split, "training", true, &out);
+      ImageFolderPipeline train = p;
+      train.flip = augment.flip;
+      train.random_resized_crop = augment.crop;
+      in.train = image_folder_dataset(train_index, train);
+      if (split.has_value()) {
+        const data::DirectoryIndex val_index =
+            data::training_or_validation_split(index, split, "validation", true, &out);
+        ImageFolderPipeline val = p;
+        val.shuffle = false;
+        in.validation = image_folder_dataset(val_index, val);
+      }
+      in.image_shape = Shape{h, w, p.channels};
+      in.classes = static_cast<int64_t>(index.class_names.size());
+      in.train_count = static_cast<int64_t>(train_index.file_paths.size());
     }
-    in.image_shape = Shape{h, w, p.channels};
-    in.classes = static_cast<int64_t>(index.class_names.size());
-    in.train_count = static_cast<int64_t>(train_index.file_paths.size());
     in.description = "image folder " + directory;
+    // The index's many small blocks are freed once the datasets hold the paths compactly.
+    memory::release_free_heap_memory();
     return in;
   }
 

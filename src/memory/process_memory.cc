@@ -1,6 +1,10 @@
 // Resident-set figures from /proc/self.
 #include "leantrain/memory/process_memory.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -45,6 +49,12 @@ bool reset_peak_rss() {
   clear_refs << "5";
   clear_refs.close();  // the kernel sees the write here; a refusal sets failbit
   return !clear_refs.fail();
+}
+
+void release_free_heap_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace leantrain::memory
