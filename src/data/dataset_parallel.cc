@@ -393,11 +393,12 @@ class Permits {
 // - The producer pulls while fewer than depth_ elements are queued; an error or the end is
 //   queued like an element and stops the producer.
 // - Autotune: depth starts at `unit` (one item). When the consumer finds the queue empty
-//   although the producer had filled it since the last change (the producer keeps up on
-//   average, but the queue is too shallow for its bursts), depth grows by one item (`unit`
-//   elements) up to kMaxAutotunePrefetch items, if the RAM budget grants unit x the largest
-//   element seen. A producer that is simply slower never fills the queue, so a deeper queue
-//   would not help: it stays as it is.
+//   although the producer had filled it since the last change, and since then at most a quarter
+//   of at least 2 x depth requests found it empty (the producer keeps up on average, but the
+//   queue is too shallow for its bursts), depth grows by one item (`unit` elements) up to
+//   kMaxAutotunePrefetch items, if the RAM budget grants unit x the largest element seen. A
+//   producer that is simply slower leaves the queue empty at most requests (the queue fills
+//   only while the consumer happens to pause), so a deeper queue would not help: it stays.
 class PrefetchIterator final : public IteratorImpl {
  public:
   // depth: elements (kAutotune to tune); permits: optional limit shared with other producers.
@@ -426,8 +427,13 @@ class PrefetchIterator final : public IteratorImpl {
 
   std::optional<Element> next() override {
     std::unique_lock<std::mutex> lock(mu_);
+    ++requests_since_growth_;
     if (queue_.empty()) {
-      if (autotune_ && filled_since_growth_) grow();
+      ++empty_since_growth_;
+      if (autotune_ && filled_since_growth_ && requests_since_growth_ >= 2 * depth_ &&
+          4 * empty_since_growth_ <= requests_since_growth_) {
+        grow();
+      }
       ctx_.wait(lock, cv_, stop_, [&] { return !queue_.empty(); });
     }
     return pop(lock);
@@ -510,6 +516,7 @@ class PrefetchIterator final : public IteratorImpl {
   // Called with mu_ held.
   void grow() {
     filled_since_growth_ = false;
+    requests_since_growth_ = empty_since_growth_ = 0;
     if (depth_ >= kMaxAutotunePrefetch * unit_) return;
     const int64_t grant = unit_ * counters_.element_bytes();
     if (!ctx_.try_reserve(grant)) return;
@@ -528,7 +535,9 @@ class PrefetchIterator final : public IteratorImpl {
   std::deque<Item> queue_;  // (<= depth_) elements ready, then possibly the end or an error
   int64_t depth_;
   int64_t reserved_ = 0;
-  bool filled_since_growth_ = false;  // the queue reached depth_ since the last growth
+  bool filled_since_growth_ = false;   // the queue reached depth_ since the last growth
+  int64_t requests_since_growth_ = 0;  // next() calls since the last growth
+  int64_t empty_since_growth_ = 0;     // ... that found the queue empty
   Permits* permits_;
   std::atomic<bool> stop_{false};
   StageCounters counters_;

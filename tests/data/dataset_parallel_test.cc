@@ -310,6 +310,28 @@ TEST(AutotuneTest, PrefetchDeepensWhenABurstyInputEmptiesIt) {
   });
 }
 
+TEST(AutotuneTest, PrefetchStaysWhenASlowerInputOnlyFillsItWhileTheConsumerPauses) {
+  with_timeout(60, [] {
+    // The input takes 1 ms per element; the consumer takes none, except a 20 ms pause every
+    // 20 elements, during which the queue fills. The input is the bottleneck: almost every
+    // request finds the queue empty, and a deeper queue would only hold more memory.
+    Dataset ds = Dataset::range(0, 120)
+                     .map([](Element e) {
+                       sleep_us(1000);
+                       return e;
+                     })
+                     .prefetch(kAutotune)
+                     .with_options({.autotune_ram_budget_bytes = int64_t{1} << 20});
+    Iterator it = ds.iterate(0);
+    int64_t most = 0, n = 0;
+    while (it.next()) {
+      if (++n % 20 == 0) sleep_us(20000);
+      most = std::max(most, it.stats().stages.at(0).capacity_elements);
+    }
+    EXPECT_EQ(most, 1);
+  });
+}
+
 TEST(ParallelInterleaveTest, DeterministicOrderEqualsTheSequentialOne) {
   with_timeout(60, [] {
     auto make = [](int64_t parallel, bool deterministic) {

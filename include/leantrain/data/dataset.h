@@ -33,8 +33,10 @@
 //   10% of that time waiting for a result, one more call (up to the CPU budget) if the RAM
 //   budget grants its 2 window elements. Never shrinks within an iteration.
 // - prefetch: starts at 1 item; grows by one (up to 16) when the consumer finds the queue empty
-//   although it had been full since the last growth (a bursty input), if the RAM budget grants
-//   one more item. A consistently slower input keeps its depth: more would not help.
+//   although it had been full since the last growth, and at most a quarter of the requests
+//   since then found it empty (a bursty input), if the RAM budget grants one more item. A
+//   consistently slower input keeps its depth (its queue fills only while the consumer
+//   pauses): more would not help.
 // - interleave cycle_length / num_parallel_calls: the CPU budget.
 #pragma once
 
@@ -341,9 +343,10 @@ class Dataset {
   Dataset batch(int64_t batch_size, bool drop_remainder = false) const;
   // Runs the input ahead in a thread of the iterator's own, holding up to buffer_size elements
   // (after batch(), batches). kAutotune: starts at 1 and grows by one when the consumer finds
-  // the queue empty although it had been full since the last growth (the input keeps up on
-  // average but comes in bursts), up to 16 and within the RAM budget; an input that is simply
-  // slower than the consumer gains nothing from a deeper queue and does not get one. Throws
+  // the queue empty although it had been full since the last growth, and at most a quarter of
+  // the requests since then found it empty (the input keeps up on average but comes in
+  // bursts), up to 16 and within the RAM budget; an input that is simply slower than the
+  // consumer gains nothing from a deeper queue and does not get one. Throws
   // kInvalidArgument for a negative buffer_size other than kAutotune; 0 means no prefetch.
   Dataset prefetch(int64_t buffer_size) const;
   // filename "": keeps the elements in memory once one iteration has read the input to its end
