@@ -15,6 +15,8 @@ void add_summary_command(CLI::App& app);
 // `data-bench` (the input pipeline iterated without training; throughput and memory).
 void add_export_images_command(CLI::App& app);
 void add_data_bench_command(CLI::App& app);
+// Registers `profile`: the memory of one training step per layer, its peak and a timeline plot.
+void add_profile_command(CLI::App& app);
 
 // Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
 // runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.

@@ -163,17 +163,21 @@ constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", 
                                     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 constexpr size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
-// The stroke of series `i`: a colour, and beyond the palette a dash pattern as well.
-std::string stroke_attributes(size_t i) {
+// The stroke of series `i`: a colour, and beyond the palette (or when `dashed`) a dash pattern
+// as well.
+std::string stroke_attributes(size_t i, bool dashed = false) {
   std::string s = std::string("stroke=\"") + kPalette[i % kPaletteSize] + "\"";
-  if (i >= kPaletteSize)
+  if (i >= kPaletteSize) {
     s += " stroke-dasharray=\"" + std::to_string(2 + 3 * (i / kPaletteSize)) + " 3\"";
+  } else if (dashed) {
+    s += " stroke-dasharray=\"6 4\"";
+  }
   return s;
 }
 
 // --- layout -------------------------------------------------------------------------------
 
-constexpr double kPanelWidth = 480;
+constexpr double kMinPanelWidth = 240;
 constexpr double kTitleBaseline = 22;
 constexpr double kPlotTop = 36;
 constexpr double kPlotHeight = 230;
@@ -183,26 +187,52 @@ constexpr double kLegendTop = kPlotBottom + 56;
 constexpr double kCenterText = 4;  // baseline offset that centres 12px text on a line
 constexpr double kLegendRow = 18;
 
+// Light tints for regions, in the order of kPalette's hues.
+constexpr const char* kTints[] = {"#dbe6f1", "#fde3cc", "#f8d6d6", "#deefed", "#dcefd9",
+                                  "#faf2d0", "#ece0ea", "#ffe5e8", "#ebe0d9", "#eeebe9"};
+constexpr size_t kTintsSize = sizeof(kTints) / sizeof(kTints[0]);
+
+const char* tint(int colour) {
+  const size_t n = static_cast<size_t>(colour < 0 ? -static_cast<int64_t>(colour) : colour);
+  return kTints[n % kTintsSize];
+}
+
+double panel_width(const Chart& chart) {
+  return std::isfinite(chart.width) ? std::max(chart.width, kMinPanelWidth) : kMinPanelWidth;
+}
+
+// A legend entry: a series (a line, or a swatch when filled or in a bar chart) or a region (a
+// swatch of its tint).
 struct LegendItem {
-  size_t series;
+  size_t index;  // into chart.series or chart.regions
+  bool region;
   double x;
   int row;
 };
 
-// Places legend entries left to right, wrapping within the panel.
+// Places legend entries left to right, wrapping within the panel: the named series, then each
+// region label once.
 std::vector<LegendItem> layout_legend(const Chart& chart, double left) {
   std::vector<LegendItem> items;
   double x = left;
   int row = 0;
-  for (size_t i = 0; i < chart.series.size(); ++i) {
-    if (chart.series[i].name.empty()) continue;
-    const double width = 30 + text_width(chart.series[i].name) + 16;
-    if (x > left && x + width > kPanelWidth - kRightMargin) {
+  const auto place = [&](size_t index, bool region, const std::string& name) {
+    const double width = 30 + text_width(name) + 16;
+    if (x > left && x + width > panel_width(chart) - kRightMargin) {
       x = left;
       ++row;
     }
-    items.push_back({i, x, row});
+    items.push_back({index, region, x, row});
     x += width;
+  };
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    if (!chart.series[i].name.empty()) place(i, false, chart.series[i].name);
+  }
+  for (size_t i = 0; i < chart.regions.size(); ++i) {
+    const std::string& label = chart.regions[i].label;
+    bool seen = label.empty();
+    for (size_t j = 0; j < i && !seen; ++j) seen = chart.regions[j].label == label;
+    if (!seen) place(i, true, label);
   }
   return items;
 }
@@ -229,6 +259,21 @@ struct Extent {
 
 Extent extent_of(const Chart& chart) {
   Extent e;
+  if (!chart.categories.empty()) {  // bars: categories at 0, 1, ...; y from 0
+    e.x_min = -0.5;
+    e.x_max = static_cast<double>(chart.categories.size()) - 0.5;
+    e.x_integers = false;
+    e.y_min = e.y_max = 0;
+    for (const Series& s : chart.series) {
+      for (double y : s.y) {
+        if (!std::isfinite(y)) continue;
+        e.y_min = std::min(e.y_min, clamp_value(y));
+        e.y_max = std::max(e.y_max, clamp_value(y));
+        e.any = true;
+      }
+    }
+    return e;
+  }
   for (const Series& s : chart.series) {
     for (size_t i = 0; i < s.x.size(); ++i) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
@@ -247,6 +292,10 @@ Extent extent_of(const Chart& chart) {
     e.x_min = std::min(e.x_min, x);
     e.x_max = std::max(e.x_max, x);
     e.x_integers = e.x_integers && is_integer(x);
+    if (std::isfinite(m.y)) {
+      e.y_min = std::min(e.y_min, clamp_value(m.y));
+      e.y_max = std::max(e.y_max, clamp_value(m.y));
+    }
   }
   if (chart.y_from_zero && e.any) {
     e.y_min = std::min(e.y_min, 0.0);
@@ -267,6 +316,16 @@ PanelLayout layout_panel(const Chart& chart) {
   PanelLayout p;
   const Extent& e = p.extent = extent_of(chart);
   p.x_axis = make_axis(e.x_min, e.x_max, unit_for(chart.x_label), 6, e.x_integers);
+  if (!chart.categories.empty()) {  // one labelled tick per category
+    p.x_axis.low = e.x_min;
+    p.x_axis.high = e.x_max;
+    p.x_axis.step = 1;
+    p.x_axis.ticks.clear();
+    for (size_t i = 0; i < chart.categories.size(); ++i) {
+      p.x_axis.ticks.push_back(static_cast<double>(i));
+    }
+    p.x_axis.labels = chart.categories;
+  }
   p.y_axis = make_axis(e.any ? e.y_min : 0, e.any ? e.y_max : 1, unit_for(chart.y_label), 5);
   double widest = 0;
   for (const std::string& l : p.y_axis.labels) widest = std::max(widest, text_width(l));
@@ -281,7 +340,8 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
   const Axis& x_axis = layout.x_axis;
   const Axis& y_axis = layout.y_axis;
   const double left = layout.left;
-  const double right = kPanelWidth - kRightMargin;
+  const double panel = panel_width(chart);
+  const double right = panel - kRightMargin;
   const double width = right - left;
   LT_ASSERT(x_axis.high > x_axis.low && y_axis.high > y_axis.low);
   const auto px = [&](double x) {
@@ -292,7 +352,15 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
   };
 
   // Title and frame.
-  svg += "<text x=\"" + num(kPanelWidth / 2) + "\" y=\"" + num(kTitleBaseline) +
+  // Regions, behind everything else, clipped to the plot area.
+  for (const Region& r : chart.regions) {
+    if (!std::isfinite(r.x_low) || !std::isfinite(r.x_high)) continue;
+    const double x0 = std::clamp(px(std::min(r.x_low, r.x_high)), left, right);
+    const double x1 = std::clamp(px(std::max(r.x_low, r.x_high)), left, right);
+    svg += "<rect x=\"" + num(x0) + "\" y=\"" + num(kPlotTop) + "\" width=\"" + num(x1 - x0) +
+           "\" height=\"" + num(kPlotHeight) + "\" fill=\"" + tint(r.colour) + "\"/>\n";
+  }
+  svg += "<text x=\"" + num(panel / 2) + "\" y=\"" + num(kTitleBaseline) +
          "\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">" + escaped(chart.title) +
          "</text>\n";
   // Gridlines and y ticks.
@@ -325,9 +393,54 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
            "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n";
   }
 
+  // Bars: per category, the series' bars side by side in 80% of the category's width.
+  if (!chart.categories.empty()) {
+    const double slot = width / static_cast<double>(chart.categories.size());
+    const double bar = slot * 0.8 / static_cast<double>(std::max<size_t>(chart.series.size(), 1));
+    const double base = py(std::clamp(0.0, y_axis.low, y_axis.high));
+    for (size_t s = 0; s < chart.series.size(); ++s) {
+      const Series& series = chart.series[s];
+      for (size_t i = 0; i < series.y.size(); ++i) {
+        if (!std::isfinite(series.y[i])) continue;
+        const double x = px(static_cast<double>(i)) - slot * 0.4 + bar * static_cast<double>(s);
+        const double y = py(series.y[i]);
+        svg += "<rect x=\"" + num(x) + "\" y=\"" + num(std::min(y, base)) + "\" width=\"" +
+               num(bar) + "\" height=\"" + num(std::fabs(base - y)) + "\" fill=\"" +
+               kPalette[s % kPaletteSize] + "\"/>\n";
+      }
+    }
+  }
+
+  // Filled series: the area between each run of finite points and y = 0 (or the axis' nearer
+  // end), translucent, under every line.
+  const double fill_base = py(std::clamp(0.0, y_axis.low, y_axis.high));
+  for (size_t s = 0; s < chart.series.size() && chart.categories.empty(); ++s) {
+    const Series& series = chart.series[s];
+    if (!series.fill) continue;
+    std::vector<std::pair<double, double>> run;
+    const auto flush = [&] {
+      if (run.size() >= 2) {
+        svg += "<polygon fill=\"" + std::string(kPalette[s % kPaletteSize]) +
+               "\" fill-opacity=\"0.35\" stroke=\"none\" points=\"" + num(run.front().first) + "," +
+               num(fill_base);
+        for (const auto& [x, y] : run) svg += " " + num(x) + "," + num(y);
+        svg += " " + num(run.back().first) + "," + num(fill_base) + "\"/>\n";
+      }
+      run.clear();
+    };
+    for (size_t i = 0; i < series.x.size(); ++i) {
+      if (std::isfinite(series.x[i]) && std::isfinite(series.y[i])) {
+        run.emplace_back(px(series.x[i]), py(series.y[i]));
+      } else {
+        flush();
+      }
+    }
+    flush();
+  }
+
   // Series: a polyline per run of finite points; a dot for each point of short series and for
   // points with no finite neighbour.
-  for (size_t s = 0; s < chart.series.size(); ++s) {
+  for (size_t s = 0; s < chart.series.size() && chart.categories.empty(); ++s) {
     const Series& series = chart.series[s];
     size_t finite = 0;
     for (size_t i = 0; i < series.x.size(); ++i) {
@@ -337,7 +450,7 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
     std::vector<std::pair<double, double>> run;
     const auto flush = [&] {
       if (run.size() >= 2) {
-        svg += "<polyline fill=\"none\" " + stroke_attributes(s) +
+        svg += "<polyline fill=\"none\" " + stroke_attributes(s, series.dashed) +
                " stroke-width=\"2\" stroke-linejoin=\"round\" points=\"";
         for (size_t k = 0; k < run.size(); ++k) {
           svg += (k ? " " : "") + num(run[k].first) + "," + num(run[k].second);
@@ -370,19 +483,47 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
     const double x = px(marker.x);
     svg += "<line x1=\"" + num(x) + "\" y1=\"" + num(kPlotTop) + "\" x2=\"" + num(x) + "\" y2=\"" +
            num(kPlotBottom) + "\" stroke=\"#444\" stroke-dasharray=\"4 3\"/>\n";
-    const bool flip = x > left + width * 0.7;
+    if (std::isfinite(marker.y)) {
+      svg += "<circle cx=\"" + num(x) + "\" cy=\"" + num(py(marker.y)) +
+             "\" r=\"4\" fill=\"none\" stroke=\"#222\" stroke-width=\"2\"/>\n";
+    }
+    // A white halo keeps the label readable over lines and shading.
+    // The label goes right of the line when it fits there, else left of it.
+    const double label_width = text_width(marker.label);
+    const bool flip = x + 4 + label_width > right && x - left > right - x;
     svg += "<text x=\"" + num(flip ? x - 4 : x + 4) + "\" y=\"" +
            num(kPlotTop + 14 + static_cast<double>(m % 3) * 14) + "\" text-anchor=\"" +
-           (flip ? "end" : "start") + "\" fill=\"#444\">" + escaped(marker.label) + "</text>\n";
+           (flip ? "end" : "start") +
+           "\" fill=\"#222\" stroke=\"white\" stroke-width=\"4\" paint-order=\"stroke\">" +
+           escaped(marker.label) + "</text>\n";
   }
 
   // Legend.
   for (const LegendItem& item : layout.legend) {
     const double y = kLegendTop + item.row * kLegendRow;
-    svg += "<line x1=\"" + num(item.x) + "\" y1=\"" + num(y) + "\" x2=\"" + num(item.x + 24) +
-           "\" y2=\"" + num(y) + "\" " + stroke_attributes(item.series) + " stroke-width=\"3\"/>\n";
+    const auto swatch = [&](const std::string& fill, const char* opacity) {
+      svg += "<rect x=\"" + num(item.x) + "\" y=\"" + num(y - 6) +
+             "\" width=\"24\" height=\"12\" " + "fill=\"" + fill + "\" fill-opacity=\"" + opacity +
+             "\"/>\n";
+    };
+    std::string name;
+    if (item.region) {
+      swatch(tint(chart.regions[item.index].colour), "1");
+      name = chart.regions[item.index].label;
+    } else {
+      const Series& series = chart.series[item.index];
+      if (!chart.categories.empty()) {
+        swatch(kPalette[item.index % kPaletteSize], "1");
+      } else {
+        if (series.fill) swatch(kPalette[item.index % kPaletteSize], "0.35");
+        svg += "<line x1=\"" + num(item.x) + "\" y1=\"" + num(y) + "\" x2=\"" + num(item.x + 24) +
+               "\" y2=\"" + num(y) + "\" " + stroke_attributes(item.index, series.dashed) +
+               " stroke-width=\"3\"/>\n";
+      }
+      name = series.name;
+    }
     svg += "<text x=\"" + num(item.x + 30) + "\" y=\"" + num(y + kCenterText) + "\">" +
-           escaped(chart.series[item.series].name) + "</text>\n";
+           escaped(name) + "</text>\n";
   }
 }
 
@@ -461,6 +602,12 @@ Axis make_axis(double min, double max, AxisUnit unit, int intervals, bool intege
 std::string to_svg(std::span<const Chart> charts) {
   for (const Chart& chart : charts) {
     for (const Series& s : chart.series) {
+      if (!chart.categories.empty()) {
+        LT_CHECK(s.y.size() == chart.categories.size(), kInvalidArgument, "chart '", chart.title,
+                 "': series '", s.name, "' has ", s.y.size(), " values but the chart has ",
+                 chart.categories.size(), " categories; give one value per category");
+        continue;
+      }
       LT_CHECK(s.x.size() == s.y.size(), kInvalidArgument, "chart '", chart.title, "': series '",
                s.name, "' has ", s.x.size(), " x values but ", s.y.size(), " y values");
     }
@@ -472,16 +619,20 @@ std::string to_svg(std::span<const Chart> charts) {
     height = std::max(height, kLegendTop + legend_rows(layouts.back().legend) * kLegendRow);
   }
   height += 8;
-  const double width = kPanelWidth * static_cast<double>(std::max<size_t>(charts.size(), 1));
+  double width = 0;
+  for (const Chart& chart : charts) width += panel_width(chart);
+  if (charts.empty()) width = Chart{}.width;
   std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" +
          num(height) + "\" viewBox=\"0 0 " + num(width) + " " + num(height) +
          "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n";
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  double offset = 0;
   for (size_t i = 0; i < charts.size(); ++i) {
-    svg += "<g transform=\"translate(" + num(kPanelWidth * static_cast<double>(i)) + ",0)\">\n";
+    svg += "<g transform=\"translate(" + num(offset) + ",0)\">\n";
     draw_chart(svg, charts[i], layouts[i]);
     svg += "</g>\n";
+    offset += panel_width(charts[i]);
   }
   svg += "</svg>\n";
   return svg;

@@ -15,25 +15,42 @@
 // Data: NaN and infinite values are skipped and break the line; a series with one point, an
 // empty series, a chart with no data and a constant series all draw (a flat line, a dot, an
 // empty frame) without dividing by zero. Values beyond +-1e300 are clamped to it.
+// Bar charts: a chart with categories draws each series as one bar per category (grouped side
+// by side, a legend entry per series), the categories' names under the x axis.
 // Every function here is pure and thread-safe.
 #pragma once
 
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace leantrain::train {
 
-// One line: y[i] at x[i]; x and y have the same length.
+// One line: y[i] at x[i]; x and y have the same length. In a bar chart (Chart::categories),
+// y[i] is the bar of category i and x is ignored (may be empty).
 struct Series {
   std::string name{};
   std::vector<double> x{}, y{};
+  bool fill = false;    // shade the area between the line and y = 0 (or the axis' nearer end)
+  bool dashed = false;  // draw the line dashed
 };
 
-// A vertical line at `x` with a label, e.g. the peak of a memory timeline.
+// A vertical line at `x` with a label, e.g. the peak of a memory timeline. When `y` is finite a
+// dot marks the point (x, y) too.
 struct Marker {
   double x = 0;
   std::string label{};
+  double y = std::numeric_limits<double>::quiet_NaN();
+};
+
+// A shaded band from x_low to x_high across the plot's height, behind the data, e.g. a phase of
+// a training step; clipped to the plot (regions do not widen the x axis). Bands with the same
+// label share one legend entry.
+struct Region {
+  double x_low = 0, x_high = 0;
+  std::string label{};
+  int colour = 0;  // index into a palette of light tints (wraps around)
 };
 
 struct Chart {
@@ -41,6 +58,10 @@ struct Chart {
   std::vector<Series> series{};
   std::vector<Marker> markers{};
   bool y_from_zero = false;  // include 0 in the y range (bytes, throughput)
+  std::vector<Region> regions{};
+  // Non-empty: a bar chart with one group of bars per category (y_from_zero is implied).
+  std::vector<std::string> categories{};
+  double width = 480;  // of this chart's panel in pixels, at least 240
 };
 
 // How an axis counts: plain numbers with k/M/G/T suffixes, or bytes in binary units.
@@ -62,9 +83,10 @@ Axis make_axis(double min, double max, AxisUnit unit = AxisUnit::kNumber, int in
                bool integer_steps = false);
 
 // Returns an SVG document showing `charts` side by side, each with its title, axis labels,
-// gridlines, a legend of its series (distinct colours) and its markers. Text is XML-escaped;
-// bytes that are not valid UTF-8 become U+FFFD. Throws Error(kInvalidArgument) naming the
-// chart and series when a series' x and y differ in length.
+// gridlines, a legend of its series (distinct colours) and regions, its regions and its
+// markers. Text is XML-escaped; bytes that are not valid UTF-8 become U+FFFD. Throws
+// Error(kInvalidArgument) naming the chart and series when a series' x and y differ in length
+// (in a bar chart: when y does not have one value per category).
 std::string to_svg(std::span<const Chart> charts);
 std::string to_svg(const Chart& chart);
 
