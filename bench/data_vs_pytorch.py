@@ -32,8 +32,10 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -208,9 +210,12 @@ def main():
     pt_small = pytorch_pass(small, args)
     lt_large = passes(large, "large")
 
-    sample = sorted(glob.glob(os.path.join(small, "*", "*.jpg")))[0]
-    tj_full = tjbench_rate(sample, None)
-    tj_scaled = tjbench_rate(sample, "7/8")
+    # tjbench writes its decoded images beside its input: give it a copy in a scratch directory.
+    with tempfile.TemporaryDirectory() as scratch:
+        sample = os.path.join(scratch, "sample.jpg")
+        shutil.copy(sorted(glob.glob(os.path.join(small, "*", "*.jpg")))[0], sample)
+        tj_full = tjbench_rate(sample, None)
+        tj_scaled = tjbench_rate(sample, "7/8")
 
     speed = lt_small["images_per_second"] / pt_small["images_per_second"]
     pss_ratio = lt_small["peak_pss_bytes"] / pt_small["peak_pss_bytes"]
