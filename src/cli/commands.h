@@ -17,6 +17,9 @@ void add_export_images_command(CLI::App& app);
 void add_data_bench_command(CLI::App& app);
 // Registers `profile`: the memory of one training step per layer, its peak and a timeline plot.
 void add_profile_command(CLI::App& app);
+// Registers `find-batch`: the largest batch whose plan fits a memory budget, searched
+// analytically and confirmed by measured steps.
+void add_find_batch_command(CLI::App& app);
 
 // Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
 // runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.

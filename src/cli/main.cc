@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   leantrain::cli::add_export_images_command(app);
   leantrain::cli::add_data_bench_command(app);
   leantrain::cli::add_profile_command(app);
+  leantrain::cli::add_find_batch_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -48,7 +48,8 @@ struct TrainArgs {
   int64_t steps_per_epoch = 0;
   int64_t recalibrate_bn = 0;
   std::string allocator = "preallocate";
-  std::string memory_limit;  // e.g. 512MiB; empty: none
+  std::string memory_limit;   // e.g. 512MiB; empty: none
+  std::string memory_budget;  // e.g. 512MiB; empty: none
 };
 
 // Asks the trainer to stop once it has run `steps` steps in all (--steps).
@@ -116,6 +117,10 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
   }
   j["steps"] = history.epochs.empty() ? 0 : history.epochs.back().steps;
   j["predicted_peak_bytes"] = plan.predicted_peak_bytes;
+  j["plan"] = plan.plan_name;
+  j["extra_compute"] = plan.extra_compute_fraction;
+  j["recomputed_stages"] = plan.recomputed_stages;
+  j["memory_budget_bytes"] = plan.memory_budget_bytes;
   j["measured_peak_bytes"] = measured;
   j["baseline_rss_bytes"] = baseline;
   j["engine_start_bytes"] = engine_bytes;
@@ -170,6 +175,29 @@ void write_plot(const std::string& path, const train::History& history) {
   train::write_svg(path, charts);
 }
 
+// The chosen plan under --memory-budget and its explanation without the per-stage table.
+void print_plan(const train::MemoryReport& plan, std::ostream& out) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "Plan under memory budget %s: %s",
+                memory::format_iec_bytes(plan.memory_budget_bytes).c_str(), plan.plan_name.c_str());
+  out << buf;
+  if (plan.plan_name == "rematerialization") {
+    std::snprintf(buf, sizeof buf, " (%d stages recomputed, extra compute %.1f%%)",
+                  plan.recomputed_stages, 100.0 * plan.extra_compute_fraction);
+    out << buf;
+  }
+  out << "\n";
+  size_t start = 0;
+  while (start < plan.plan_explanation.size()) {
+    size_t end = plan.plan_explanation.find('\n', start);
+    if (end == std::string::npos) end = plan.plan_explanation.size();
+    const std::string line = plan.plan_explanation.substr(start, end - start);
+    if (line.starts_with("  stage ")) break;  // the per-stage table: `leantrain summary` shows it
+    out << "  " << line << "\n";
+    start = end + 1;
+  }
+}
+
 nlohmann::json args_json(const TrainArgs& a) {
   return {{"model", a.model},
           {"alpha", a.alpha},
@@ -193,6 +221,7 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"patience", a.patience},
           {"lr_schedule", a.lr_schedule},
           {"recalibrate_bn", a.recalibrate_bn},
+          {"memory_budget", a.memory_budget},
           {"steps_per_epoch", a.steps_per_epoch}};
 }
 
@@ -237,14 +266,16 @@ void run_train(const TrainArgs& a) {
              "--lr-schedule must be constant or cosine, got '", a.lr_schedule, "'");
   }
   train::Trainer trainer(
-      model, {.optimizer = optimizer,
-              .loss = make_loss(model),
-              .seed = a.data.seed,
-              .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast
-                                             : graph::KernelChoice::kReference,
-              .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
-                            .limit_bytes =
-                                a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)}});
+      model,
+      {.optimizer = optimizer,
+       .loss = make_loss(model),
+       .seed = a.data.seed,
+       .kernels =
+           a.kernels == "fast" ? graph::KernelChoice::kFast : graph::KernelChoice::kReference,
+       .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
+                     .limit_bytes =
+                         a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
+       .memory_budget_bytes = a.memory_budget.empty() ? 0 : memory::parse_bytes(a.memory_budget)});
   const train::MemoryReport plan =
       in.images.has_value()
           ? trainer.plan(batch_size, in.images->train.count, in.images->test.count)
@@ -258,6 +289,7 @@ void run_train(const TrainArgs& a) {
             << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
                                          : std::string("unknown"))
             << ")\n";
+  if (plan.memory_budget_bytes > 0) print_plan(plan, std::cout);
 
   // The run directory: arguments, per-epoch metrics, best and last weights (model files),
   // a plot of loss and accuracy.
@@ -409,6 +441,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--memory-limit", a->memory_limit,
                   "Hard limit on the model's persistent block and step arena, e.g. 512MiB; a "
                   "plan over it fails before training");
+  cmd->add_option("--memory-budget", a->memory_budget,
+                  "Memory training may use (persistent block + step arena), e.g. 512MiB: keeps "
+                  "every activation when that fits, else recomputes some (rematerialization, "
+                  "same numbers); fails before training, naming what would fit, when nothing "
+                  "does");
   cmd->add_option("--lr-schedule", a->lr_schedule, "constant or cosine (CosineDecay over the run)")
       ->capture_default_str();
   cmd->callback([a] { run_train(*a); });

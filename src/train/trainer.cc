@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include "leantrain/core/rng.h"
 #include "leantrain/data/batcher.h"
 #include "leantrain/graph/autodiff.h"
+#include "leantrain/graph/remat.h"
 #include "leantrain/memory/arena.h"
+#include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
 #include "leantrain/nn/serialization.h"
 #include "leantrain/runtime/program.h"
@@ -173,6 +176,20 @@ std::string MemoryReport::to_string() const {
           ? static_cast<double>(step_buffers_bytes) / static_cast<double>(train_arena_bytes)
           : 0.0);
   out += buf;
+  if (memory_budget_bytes > 0) {
+    std::snprintf(buf, sizeof buf, "  plan: %s (memory budget %s", plan_name.c_str(),
+                  memory::format_iec_bytes(memory_budget_bytes).c_str());
+  } else {
+    std::snprintf(buf, sizeof buf, "  plan: %s (no memory budget", plan_name.c_str());
+  }
+  out += buf;
+  if (plan_name == "rematerialization") {
+    std::snprintf(buf, sizeof buf, "; %d stages recomputed, extra compute %.1f%%",
+                  recomputed_stages, 100.0 * extra_compute_fraction);
+    out += buf;
+  }
+  out += ")\n";
+  if (plan_name == "rematerialization") out += plan_explanation;
   return out;
 }
 
@@ -425,13 +442,266 @@ graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
   return g;
 }
 
+namespace {
+
+const char* step_name(int mode) {
+  switch (mode) {
+    case kTrain:
+      return "training";
+    case kEval:
+      return "evaluation";
+    case kPredict:
+      return "prediction";
+    default:
+      return "batch-norm calibration";
+  }
+}
+
+// "12.00 MiB": bytes as parse_bytes reads them back (what --memory-budget accepts).
+std::string iec(int64_t bytes) { return memory::format_iec_bytes(bytes); }
+
+int32_t count_recomputed(const graph::RematSchedule& s) {
+  return static_cast<int32_t>(
+      std::count_if(s.forward_runs.begin(), s.forward_runs.end(), [](int32_t r) { return r > 1; }));
+}
+
+}  // namespace
+
 runtime::Program& Trainer::program(int mode, int64_t batch_size) {
   auto& p = programs_[{mode, batch_size}];
-  if (!p) {
-    p = std::make_unique<runtime::Program>(build_graph(batch_size, mode), *store_, *arena_,
-                                           options_.kernels);
+  if (p) return *p;
+  const int64_t budget = options_.memory_budget_bytes;
+  graph::Graph g;
+  BatchPlan chosen;
+  if (mode == kTrain && budget > 0) {
+    chosen = choose_plan(batch_size, budget, &g);
+    if (!chosen.fits) throw out_of_budget(chosen);
+  } else {
+    g = build_graph(batch_size, mode);
+    if (budget > 0) {
+      // Every program shares the arena: each must fit beside the persistent block.
+      auto facts = batch_facts_.find(batch_size);
+      const int64_t arena = mode == kEval && facts != batch_facts_.end()
+                                ? facts->second.eval_arena_bytes
+                                : runtime::planned_arena_bytes(g, options_.kernels);
+      const int64_t need = store_->total_bytes() + arena;
+      LT_CHECK(need <= budget, kOutOfBudget, "memory budget ", iec(budget), ": the ",
+               step_name(mode), " step for batch ", batch_size, " needs ", iec(need),
+               " (persistent ", iec(store_->total_bytes()), " + arena ", iec(arena),
+               "); use a smaller batch size or a budget of at least ", iec(need));
+    }
+  }
+  p = std::make_unique<runtime::Program>(std::move(g), *store_, *arena_, options_.kernels);
+  if (mode == kTrain) {
+    if (budget > 0) {
+      LT_CHECK(p->arena_bytes() == chosen.train_arena_bytes, kInternal,
+               "the training program for batch ", batch_size, " planned an arena of ",
+               p->arena_bytes(), " bytes, but its dry run planned ", chosen.train_arena_bytes);
+    } else {
+      chosen.batch_size = batch_size;
+      chosen.fits = true;
+      chosen.plan_name = "keep all";
+      chosen.persistent_bytes = store_->total_bytes();
+      chosen.train_arena_bytes = chosen.keep_all_train_arena_bytes = p->arena_bytes();
+      chosen.explanation =
+          "keep all: every activation the backward reads is kept (no memory budget)\n";
+    }
+    training_plans_[batch_size] = chosen;
   }
   return *p;
+}
+
+BatchPlan Trainer::plan_for_budget(int64_t batch_size, int64_t budget_bytes) {
+  const auto key = std::make_pair(batch_size, budget_bytes);
+  auto it = plans_.find(key);
+  if (it == plans_.end())
+    it = plans_.emplace(key, choose_plan(batch_size, budget_bytes, nullptr)).first;
+  return it->second;
+}
+
+BatchPlan Trainer::choose_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph_out) {
+  LT_CHECK(batch_size >= 1, kInvalidArgument, "batch_size must be >= 1, got ", batch_size);
+  LT_CHECK(budget_bytes >= 0, kInvalidArgument, "a memory budget must be >= 0 bytes, got ",
+           budget_bytes);
+  const auto arena_of = [&](const graph::Graph& g) {
+    return runtime::planned_arena_bytes(g, options_.kernels);
+  };
+  graph::Graph train = build_graph(batch_size, kTrain);
+  auto facts_it = batch_facts_.find(batch_size);
+  if (facts_it == batch_facts_.end()) {
+    BatchFacts f;
+    f.keep_all_train_arena_bytes = arena_of(train);
+    f.eval_arena_bytes = arena_of(build_graph(batch_size, kEval));
+    facts_it = batch_facts_.emplace(batch_size, f).first;
+  }
+  BatchFacts& facts = facts_it->second;
+  BatchPlan r;
+  r.batch_size = batch_size;
+  r.budget_bytes = budget_bytes;
+  r.persistent_bytes = store_->total_bytes();
+  r.keep_all_train_arena_bytes = facts.keep_all_train_arena_bytes;
+  r.eval_arena_bytes = facts.eval_arena_bytes;
+  const int64_t persistent = r.persistent_bytes;
+  const int64_t keep_all =
+      persistent + std::max(facts.keep_all_train_arena_bytes, facts.eval_arena_bytes);
+
+  // 1. Keep everything, when it fits.
+  if (budget_bytes == 0 || keep_all <= budget_bytes) {
+    r.fits = true;
+    r.plan_name = "keep all";
+    r.train_arena_bytes = facts.keep_all_train_arena_bytes;
+    r.predicted_bytes = keep_all;
+    r.explanation =
+        budget_bytes == 0
+            ? "keep all: every activation the backward reads is kept (no memory budget)\n"
+            : internal::str_cat("keep all: every activation the backward reads is kept; ",
+                                "persistent ", iec(persistent), " + arena ",
+                                iec(keep_all - persistent), " = ", iec(keep_all),
+                                " fits the memory budget ", iec(budget_bytes), "\n");
+    if (graph_out != nullptr) *graph_out = std::move(train);
+    return r;
+  }
+
+  // 2. Rematerialization: the cheapest schedule whose planned arena fits beside the persistent
+  // block (and above the evaluation step's arena, which shares it).
+  const std::string over =
+      internal::str_cat("keeping every activation needs persistent ", iec(persistent), " + arena ",
+                        iec(keep_all - persistent), " = ", iec(keep_all),
+                        ", over the memory budget ", iec(budget_bytes));
+  graph::Chain chain;
+  try {
+    chain = graph::extract_chain(train);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnimplemented) throw;
+    // The graph is not a chain rematerialization handles: keeping everything is the only plan.
+    r.plan_name = "keep all";
+    r.train_arena_bytes = facts.keep_all_train_arena_bytes;
+    r.predicted_bytes = r.min_bytes = keep_all;
+    r.explanation =
+        internal::str_cat(over, "; rematerialization cannot run this graph: ", e.what(), "\n");
+    return r;
+  }
+  r.chain_stages = static_cast<int32_t>(chain.stages.size());
+  const int64_t arena_budget = budget_bytes - persistent;
+  graph::FittedRemat fit;
+  if (arena_budget > 0 && facts.eval_arena_bytes <= arena_budget) {
+    fit = graph::fit_remat(train, chain, arena_budget, arena_of);
+  }
+  graph::RematSchedule smallest;
+  const auto smallest_schedule = [&] {
+    smallest = graph::solve_remat(chain, graph::min_remat_budget_bytes(chain));
+    LT_CHECK(smallest.fits, kInternal, "the smallest rematerialization budget does not fit");
+    return graph::apply_remat(train, chain, smallest);
+  };
+  if (!fit.schedule.fits) {
+    // fit_remat may give up before reaching the smallest schedule (its attempts); that
+    // schedule is the plan of last resort, and what the smallest budget is made of.
+    graph::Graph g = smallest_schedule();
+    if (facts.min_remat_arena_bytes < 0) facts.min_remat_arena_bytes = arena_of(g);
+    if (facts.eval_arena_bytes <= arena_budget && facts.min_remat_arena_bytes <= arena_budget) {
+      fit.schedule = smallest;
+      fit.graph = std::move(g);
+      fit.arena_bytes = facts.min_remat_arena_bytes;
+    }
+  }
+  if (!fit.schedule.fits) {
+    const bool remat_smaller = facts.min_remat_arena_bytes < facts.keep_all_train_arena_bytes;
+    r.plan_name = remat_smaller ? "rematerialization" : "keep all";
+    r.train_arena_bytes =
+        remat_smaller ? facts.min_remat_arena_bytes : facts.keep_all_train_arena_bytes;
+    r.min_bytes = r.predicted_bytes =
+        persistent + std::max(r.train_arena_bytes, facts.eval_arena_bytes);
+    if (remat_smaller) {
+      r.extra_compute_fraction = smallest.extra_fraction();
+      r.recomputed_stages = count_recomputed(smallest);
+    }
+    r.explanation = internal::str_cat(
+        over, "; no plan fits: the smallest is ", r.plan_name, " at persistent ", iec(persistent),
+        " + arena ", iec(r.min_bytes - persistent), " = ", iec(r.min_bytes), "\n",
+        remat_smaller ? graph::explain_remat(chain, smallest) : std::string());
+    return r;
+  }
+  r.fits = true;
+  r.plan_name = "rematerialization";
+  r.train_arena_bytes = fit.arena_bytes;
+  r.predicted_bytes = persistent + std::max(fit.arena_bytes, facts.eval_arena_bytes);
+  r.extra_compute_fraction = fit.schedule.extra_fraction();
+  r.recomputed_stages = count_recomputed(fit.schedule);
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * r.extra_compute_fraction);
+  r.explanation = internal::str_cat(
+      "rematerialization: ", over, "; recomputing ", r.recomputed_stages, " of ", r.chain_stages,
+      " stages (extra compute ", pct, ") takes persistent ", iec(persistent), " + arena ",
+      iec(r.predicted_bytes - persistent), " = ", iec(r.predicted_bytes),
+      " (the schedule below was solved for the arena's share of the budget, ", iec(arena_budget),
+      ")\n", graph::explain_remat(chain, fit.schedule));
+  if (graph_out != nullptr) *graph_out = std::move(fit.graph);
+  return r;
+}
+
+int64_t Trainer::largest_batch_within(int64_t budget_bytes, int64_t max_batch) {
+  LT_CHECK(budget_bytes >= 1, kInvalidArgument, "a memory budget must be >= 1 byte, got ",
+           budget_bytes);
+  LT_CHECK(max_batch >= 1, kInvalidArgument, "max_batch must be >= 1, got ", max_batch);
+  const auto fits = [&](int64_t b) { return plan_for_budget(b, budget_bytes).fits; };
+  if (!fits(1)) return 0;
+  // Doubling: lo fits; hi (when found) does not.
+  int64_t lo = 1, hi = 0;
+  while (hi == 0) {
+    if (lo == max_batch) return lo;
+    const int64_t next = std::min(lo * 2, max_batch);
+    if (fits(next)) {
+      lo = next;
+    } else {
+      hi = next;
+    }
+  }
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+int64_t Trainer::find_batch_size(int64_t max_batch) {
+  const int64_t budget = options_.memory_budget_bytes;
+  LT_CHECK(budget > 0, kInvalidArgument,
+           "find_batch_size needs a memory budget: set CompileOptions::memory_budget_bytes");
+  const int64_t b = largest_batch_within(budget, max_batch);
+  if (b == 0) throw out_of_budget(plan_for_budget(1, budget));
+  return b;
+}
+
+Error Trainer::out_of_budget(const BatchPlan& plan) {
+  const int64_t budget = plan.budget_bytes;
+  const int64_t largest =
+      plan.batch_size > 1 ? largest_batch_within(budget, plan.batch_size - 1) : 0;
+  std::string message = internal::str_cat(
+      "memory budget ", iec(budget), ": batch ", plan.batch_size, " needs ", iec(plan.min_bytes),
+      " with its smallest plan (persistent ", iec(plan.persistent_bytes), " + arena ",
+      iec(plan.min_bytes - plan.persistent_bytes), " ",
+      plan.plan_name == "rematerialization" ? "with rematerialization" : "keeping everything",
+      "); ");
+  if (largest > 0) {
+    message += internal::str_cat("the largest batch that fits is ", largest,
+                                 "; use it, or a budget of at least ", iec(plan.min_bytes));
+  } else if (plan.persistent_bytes >= budget) {
+    message += internal::str_cat(
+        "the persistent block alone (", store_->what(), ") takes ", iec(plan.persistent_bytes),
+        ", so no batch fits; use a budget of at least ",
+        iec(plan.batch_size == 1 ? plan.min_bytes : plan.persistent_bytes));
+  } else if (plan.batch_size == 1) {
+    message += internal::str_cat("no batch fits; use a budget of at least ", iec(plan.min_bytes));
+  } else {
+    const BatchPlan one = plan_for_budget(1, budget);
+    message += internal::str_cat("no batch fits (batch 1 needs ", iec(one.min_bytes),
+                                 "); use a budget of at least ", iec(one.min_bytes));
+  }
+  return Error(ErrorCode::kOutOfBudget, message);
 }
 
 runtime::Program& Trainer::training_program(int64_t batch_size) {
@@ -473,6 +743,12 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   r.pipeline_bytes =
       data::Batcher::bytes_for(train_count) + data::Batcher::bytes_for(validation_count);
   r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes + r.pipeline_bytes;
+  const BatchPlan& chosen = training_plans_.at(batch_size);
+  r.memory_budget_bytes = options_.memory_budget_bytes;
+  r.plan_name = chosen.plan_name;
+  r.extra_compute_fraction = chosen.extra_compute_fraction;
+  r.recomputed_stages = chosen.recomputed_stages;
+  r.plan_explanation = chosen.explanation;
   return r;
 }
 

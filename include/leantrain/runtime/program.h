@@ -142,4 +142,15 @@ class Program {
   std::vector<void*> scratch_ptrs_;
 };
 
+// Planning without running: the arena a Program compiled from `graph` with `choice` would
+// reserve (Program::arena_bytes()), found without reserving or touching any arena memory. Compiles
+// every node's kernel for its scratch size (as Program's constructor does; oneDNN's primitive
+// cache makes a later Program of the same shapes cheaper), plans the step's buffers (verified)
+// and drops the kernels. Used to choose between plans under a memory budget before committing
+// memory to one. Throws Error(kInvalidArgument) for shape problems and Error(kInternal) for a bad
+// plan, as Program's constructor does; never Error(kOutOfBudget). Needs no PersistentStore:
+// persistent values are not part of the arena.
+int64_t planned_arena_bytes(const graph::Graph& graph,
+                            graph::KernelChoice choice = graph::KernelChoice::kFast);
+
 }  // namespace leantrain::runtime

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "leantrain/core/error.h"
 #include "leantrain/data/batcher.h"
 #include "leantrain/data/dataset.h"
 #include "leantrain/data/idx.h"
@@ -107,6 +108,47 @@ struct CompileOptions {
   // and a hard limit on both together (0: none), checked when the Trainer is built and when
   // each program compiles, never during a step.
   memory::AllocatorOptions allocator = {};
+  // The memory training may use (0: no budget): the persistent block plus the step arena that
+  // every program of the model shares, so the training program and the evaluation, prediction
+  // and calibration programs must each fit beside the persistent block. The input pipeline is
+  // not included (MemoryReport::pipeline_bytes adds it). With a budget, the training program
+  // of each batch size is chosen cheapest first when it is compiled (plan() or the first step):
+  // - "keep all": every activation kept for the backward, when it fits;
+  // - "rematerialization": otherwise, the cheapest schedule of graph/remat.h whose planned arena
+  //   fits beside the persistent block (fit_remat over the training graph's chain), training
+  //   bit for bit as keeping everything would.
+  // Plans are measured by runtime::planned_arena_bytes (nothing reserved) before the chosen
+  // program is compiled. When nothing fits, compiling throws Error(kOutOfBudget) before any
+  // step, naming the smallest budget that fits the batch and the largest batch that fits the
+  // budget. Independent of allocator.limit_bytes, which the allocator enforces on reservations.
+  int64_t memory_budget_bytes = 0;
+};
+
+// What one batch size needs under a memory budget: the plan the Trainer would choose and its
+// predicted bytes, found without reserving memory or running a step (Trainer::plan_for_budget).
+struct BatchPlan {
+  int64_t batch_size = 0;
+  int64_t budget_bytes = 0;  // as asked (0: no budget)
+  bool fits = false;         // some plan fits the budget (always true without one)
+  // "keep all" or "rematerialization": the chosen plan, or the smallest plan when none fits.
+  std::string plan_name;
+  int64_t persistent_bytes = 0;   // the persistent block, alignment included
+  int64_t train_arena_bytes = 0;  // planned arena of the chosen (or smallest) training program
+  int64_t eval_arena_bytes = 0;   // planned arena of the evaluation program
+  // persistent + the larger of the two arenas: what the chosen plan takes (<= budget when it
+  // fits; when it does not, the same as min_bytes).
+  int64_t predicted_bytes = 0;
+  int64_t keep_all_train_arena_bytes = 0;  // planned arena keeping every activation
+  // The smallest budget this batch fits: persistent + the larger of the evaluation arena and
+  // the smaller of the keep-all arena and the arena of the smallest rematerialization schedule
+  // (the schedule of graph::min_remat_budget_bytes). Filled when the plan does not fit
+  // (otherwise 0: not computed; predicted_bytes is an upper bound).
+  int64_t min_bytes = 0;
+  double extra_compute_fraction = 0;  // recomputation over one forward and backward (estimated)
+  int32_t recomputed_stages = 0;      // chain stages whose forward runs more than once
+  int32_t chain_stages = 0;           // stages of the training graph's chain (0: keep all)
+  // How the plan was chosen and, for rematerialization, graph::explain_remat's report.
+  std::string explanation;
 };
 
 struct FitOptions {
@@ -171,6 +213,14 @@ struct MemoryReport {
   int64_t step_buffers_bytes = 0;       // sum of the training step's buffers with no reuse
   int64_t kept_for_backward_bytes = 0;  // forward tensors the backward pass reads
   int64_t predicted_peak_bytes = 0;     // persistent + arena + pipeline (when known)
+  // The training program's plan (CompileOptions::memory_budget_bytes): "keep all" or
+  // "rematerialization", its extra compute (fraction of one forward and backward), the chain
+  // stages it recomputes, and why it was chosen (with explain_remat's per-stage report).
+  int64_t memory_budget_bytes = 0;  // 0: none
+  std::string plan_name = "keep all";
+  double extra_compute_fraction = 0;
+  int32_t recomputed_stages = 0;
+  std::string plan_explanation;
   // Printable block, as `leantrain summary` and `fit` show it.
   std::string to_string() const;
 };
@@ -196,6 +246,26 @@ class Trainer {
   // The same for a fit over `train` (which must yield batches, see fit), validated on
   // `validation` (may be null).
   MemoryReport plan(const data::Dataset& train, const data::Dataset* validation = nullptr);
+  // What `batch_size` needs under `budget_bytes` (0: none; then the keep-all plan): the plan the
+  // Trainer would choose for its training program, predicted by planning every candidate graph
+  // (runtime::planned_arena_bytes) without reserving memory or running a step. Deterministic:
+  // compiling the training program with the same budget chooses the same plan and arena.
+  // Answers are kept by (batch size, budget) for the Trainer's life.
+  // Throws Error(kInvalidArgument) for batch_size < 1 or a negative budget. Cost: kernel
+  // compiles for the keep-all and evaluation graphs and, when keep all does not fit, chain
+  // extraction, the rematerialization DP and a few more compiles.
+  BatchPlan plan_for_budget(int64_t batch_size, int64_t budget_bytes);
+  // The largest batch size in [1, max_batch] that fits `budget_bytes` (> 0) by plan_for_budget,
+  // or 0 when not even batch 1 fits. Searches analytically, no step runs: doubling from 1 until
+  // a batch does not fit (or max_batch), then bisection between the last fitting and the first
+  // failing size, so the answer's batch + 1 never fits (when below max_batch). O(log max_batch)
+  // plans. Throws Error(kInvalidArgument) for budget_bytes < 1 or max_batch < 1.
+  int64_t largest_batch_within(int64_t budget_bytes, int64_t max_batch = 4096);
+  // batch_size = AUTO: largest_batch_within(options().memory_budget_bytes, max_batch). Throws
+  // Error(kInvalidArgument) when the Trainer has no memory budget, Error(kOutOfBudget) naming
+  // what batch 1 needs when no batch fits.
+  int64_t find_batch_size(int64_t max_batch = 4096);
+
   // Per layer: bytes its forward tensors keep for backward, and its share of the planned peak
   // (its activations, gradients and persistent tensors live at the training step's peak, over
   // the predicted peak), for model().summary(&...).
@@ -246,6 +316,11 @@ class Trainer {
  private:
   graph::Graph build_graph(int64_t batch_size, int mode) const;
   runtime::Program& program(int mode, int64_t batch_size);
+  // plan_for_budget, also returning the chosen training graph when `graph` is not null (left
+  // empty when nothing fits).
+  BatchPlan choose_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph);
+  // The Error(kOutOfBudget) for a batch that does not fit the Trainer's budget.
+  Error out_of_budget(const BatchPlan& plan);
   void initialize_variables();
   void check_data(const data::LabeledImages& data) const;
   // Writes the next batch of `source` into the program of `mode` for its rows (labels checked
@@ -262,6 +337,18 @@ class Trainer {
   std::unique_ptr<runtime::PersistentStore> store_;
   std::unique_ptr<runtime::SharedArena> arena_;
   std::map<std::pair<int, int64_t>, std::unique_ptr<runtime::Program>> programs_;
+  std::map<int64_t, BatchPlan> training_plans_;  // the plan of each compiled training program
+  // Per batch size: figures of a training graph that do not depend on the budget (planned
+  // arenas of the keep-all training and evaluation graphs; of the smallest remat schedule, -1
+  // until needed), so a search does not plan them twice.
+  struct BatchFacts {
+    int64_t keep_all_train_arena_bytes = 0;
+    int64_t eval_arena_bytes = 0;
+    int64_t min_remat_arena_bytes = -1;
+  };
+  std::map<int64_t, BatchFacts> batch_facts_;
+  // plan_for_budget's answers by (batch size, budget): a search asks again for what it probed.
+  std::map<std::pair<int64_t, int64_t>, BatchPlan> plans_;
   std::vector<int32_t> label_scratch_;
   int64_t iteration_ = 0;
   double learning_rate_ = 0;
