@@ -265,17 +265,33 @@ void run_train(const TrainArgs& a) {
     LT_CHECK(a.lr_schedule == "constant", kInvalidArgument,
              "--lr-schedule must be constant or cosine, got '", a.lr_schedule, "'");
   }
+  // --memory-budget covers the whole predicted peak: the input pipeline's buffers (known from the
+  // data) come off what the Trainer may plan with.
+  int64_t budget = 0;
+  if (!a.memory_budget.empty()) {
+    const int64_t pipeline =
+        in.images.has_value() ? data::Batcher::bytes_for(in.images->train.count) +
+                                    data::Batcher::bytes_for(in.images->test.count)
+                              : std::max<int64_t>(0, in.train->max_buffered_bytes()) +
+                                    (in.validation.has_value()
+                                         ? std::max<int64_t>(0, in.validation->max_buffered_bytes())
+                                         : 0);
+    const int64_t whole = memory::parse_bytes(a.memory_budget);
+    LT_CHECK(whole > pipeline, kOutOfBudget, "--memory-budget ", a.memory_budget,
+             " leaves nothing for the model: the input pipeline's buffers alone take ",
+             memory::format_iec_bytes(pipeline));
+    budget = whole - pipeline;
+  }
   train::Trainer trainer(
-      model,
-      {.optimizer = optimizer,
-       .loss = make_loss(model),
-       .seed = a.data.seed,
-       .kernels =
-           a.kernels == "fast" ? graph::KernelChoice::kFast : graph::KernelChoice::kReference,
-       .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
-                     .limit_bytes =
-                         a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
-       .memory_budget_bytes = a.memory_budget.empty() ? 0 : memory::parse_bytes(a.memory_budget)});
+      model, {.optimizer = optimizer,
+              .loss = make_loss(model),
+              .seed = a.data.seed,
+              .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast
+                                             : graph::KernelChoice::kReference,
+              .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
+                            .limit_bytes =
+                                a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
+              .memory_budget_bytes = budget});
   const train::MemoryReport plan =
       in.images.has_value()
           ? trainer.plan(batch_size, in.images->train.count, in.images->test.count)
@@ -288,7 +304,7 @@ void run_train(const TrainArgs& a) {
             << memory::readable_bytes(plan.arena_bytes) << " + input pipeline "
             << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
                                          : std::string("unknown"))
-            << ")\n";
+            << " + programs and kernels " << memory::readable_bytes(plan.runtime_bytes) << ")\n";
   if (plan.memory_budget_bytes > 0) print_plan(plan, std::cout);
 
   // The run directory: arguments, per-epoch metrics, best and last weights (model files),
@@ -442,7 +458,8 @@ void add_train_command(CLI::App& app) {
                   "Hard limit on the model's persistent block and step arena, e.g. 512MiB; a "
                   "plan over it fails before training");
   cmd->add_option("--memory-budget", a->memory_budget,
-                  "Memory training may use (persistent block + step arena), e.g. 512MiB: keeps "
+                  "Memory training may use (the predicted peak: persistent block, step arena, "
+                  "compiled programs and the input pipeline's buffers), e.g. 512MiB: keeps "
                   "every activation when that fits, else recomputes some (rematerialization, "
                   "same numbers); fails before training, naming what would fit, when nothing "
                   "does");

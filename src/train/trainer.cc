@@ -167,6 +167,7 @@ std::string MemoryReport::to_string() const {
   out += line("arena: evaluation step", eval_arena_bytes);
   out += line("arena (shared)", arena_bytes);
   out += line("input pipeline", pipeline_bytes);
+  out += line("programs and kernels (measured)", runtime_bytes);
   out += line("predicted peak", predicted_peak_bytes);
   char buf[160];
   std::snprintf(
@@ -241,6 +242,22 @@ double EpochLogs::get(const std::string& key) const {
 namespace {
 
 enum Mode { kTrain = 0, kEval = 1, kPredict = 2, kCalibrate = 3 };
+
+// Resident bytes gained since construction that are not pages of our allocator's blocks (the
+// persistent block and arenas): heap and generated code.
+class ResidentGrowth {
+ public:
+  ResidentGrowth()
+      : rss_(memory::current_rss_bytes()), committed_(memory::memory_stats().current_bytes) {}
+  int64_t beyond_our_blocks() const {
+    const int64_t rss = memory::current_rss_bytes() - rss_;
+    const int64_t ours = memory::memory_stats().current_bytes - committed_;
+    return std::max<int64_t>(0, rss - ours);
+  }
+
+ private:
+  int64_t rss_, committed_;
+};
 
 // The one value a prediction graph's host reads.
 ValueId the_output(const graph::Graph& g) {
@@ -363,6 +380,7 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
       store_(std::make_unique<runtime::PersistentStore>(
           std::make_shared<memory::Allocator>(options_.allocator))),
       arena_(std::make_unique<runtime::SharedArena>(store_->allocator())) {
+  const ResidentGrowth growth;
   LT_CHECK(model_.inputs().size() == 1 && model_.outputs().size() == 1, kInvalidArgument, "model '",
            model_.name(), "' has ", model_.inputs().size(), " inputs and ", model_.outputs().size(),
            " outputs; training needs one of each");
@@ -381,6 +399,7 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
   }
   store_->allocate();
   initialize_variables();
+  runtime_bytes_ += growth.beyond_our_blocks();
 }
 
 Trainer::~Trainer() = default;
@@ -470,12 +489,27 @@ int32_t count_recomputed(const graph::RematSchedule& s) {
 runtime::Program& Trainer::program(int mode, int64_t batch_size) {
   auto& p = programs_[{mode, batch_size}];
   if (p) return *p;
+  const ResidentGrowth growth;
   const int64_t budget = options_.memory_budget_bytes;
   graph::Graph g;
   BatchPlan chosen;
   if (mode == kTrain && budget > 0) {
-    chosen = choose_plan(batch_size, budget, &g);
-    if (!chosen.fits) throw out_of_budget(chosen);
+    // The compiled programs hold memory of their own (MemoryReport::runtime_bytes): the plan gets
+    // what the budget leaves after what has been measured so far, the evaluation program of
+    // this batch (which the run needs too) included.
+    evaluation_program(batch_size);
+    chosen = choose_plan(batch_size, std::max<int64_t>(1, budget - runtime_bytes_), &g);
+    if (!chosen.fits) {
+      const BatchPlan whole = choose_plan(batch_size, budget, nullptr);
+      if (!whole.fits) throw out_of_budget(whole);
+      throw Error(
+          ErrorCode::kOutOfBudget,
+          internal::str_cat("memory budget ", iec(budget), ": batch ", batch_size, " needs ",
+                            iec(whole.min_bytes > 0 ? whole.min_bytes : whole.predicted_bytes),
+                            " for its persistent block and arena, plus ", iec(runtime_bytes_),
+                            " measured for the model's compiled programs and kernels; "
+                            "use a smaller batch size or a larger budget"));
+    }
   } else {
     g = build_graph(batch_size, mode);
     if (budget > 0) {
@@ -492,6 +526,22 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
     }
   }
   p = std::make_unique<runtime::Program>(std::move(g), *store_, *arena_, options_.kernels);
+  if (mode == kTrain && budget > 0) {
+    // This program's own memory is known only now: when it pushes the total over the budget,
+    // plan once more with that much less arena.
+    const int64_t runtime = runtime_bytes_ + growth.beyond_our_blocks();
+    if (store_->total_bytes() + arena_->bytes() + runtime > budget) {
+      graph::Graph smaller;
+      const BatchPlan retry =
+          choose_plan(batch_size, std::max<int64_t>(1, budget - runtime), &smaller);
+      if (retry.fits && retry.train_arena_bytes < chosen.train_arena_bytes) {
+        p.reset();
+        p = std::make_unique<runtime::Program>(std::move(smaller), *store_, *arena_,
+                                               options_.kernels);
+        chosen = retry;
+      }
+    }
+  }
   if (mode == kTrain) {
     if (budget > 0) {
       LT_CHECK(p->arena_bytes() == chosen.train_arena_bytes, kInternal,
@@ -508,6 +558,7 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
     }
     training_plans_[batch_size] = chosen;
   }
+  runtime_bytes_ += growth.beyond_our_blocks();
   return *p;
 }
 
@@ -725,6 +776,9 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   LT_CHECK(batch_size > 0, kInvalidArgument, "batch_size must be positive, got ", batch_size);
   runtime::Program& train = training_program(batch_size);
   runtime::Program& eval = evaluation_program(batch_size);
+  // The programs of the last, smaller batches: compiled now so that their memory is counted.
+  if (train_count % batch_size != 0) training_program(train_count % batch_size);
+  if (validation_count % batch_size != 0) evaluation_program(validation_count % batch_size);
   MemoryReport r;
   r.batch_size = batch_size;
   r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
@@ -742,7 +796,8 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   r.kept_for_backward_bytes = kept_for_backward(train);
   r.pipeline_bytes =
       data::Batcher::bytes_for(train_count) + data::Batcher::bytes_for(validation_count);
-  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes + r.pipeline_bytes;
+  r.runtime_bytes = runtime_bytes_;
+  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.runtime_bytes;
   const BatchPlan& chosen = training_plans_.at(batch_size);
   r.memory_budget_bytes = options_.memory_budget_bytes;
   r.plan_name = chosen.plan_name;
@@ -763,7 +818,7 @@ MemoryReport Trainer::plan(const data::Dataset& train, const data::Dataset* vali
   const int64_t validation_bytes = validation != nullptr ? validation->max_buffered_bytes() : 0;
   r.pipeline_bytes = train_bytes < 0 || validation_bytes < 0 ? -1 : train_bytes + validation_bytes;
   r.predicted_peak_bytes =
-      r.persistent_bytes + r.arena_bytes + std::max<int64_t>(r.pipeline_bytes, 0);
+      r.persistent_bytes + r.arena_bytes + std::max<int64_t>(r.pipeline_bytes, 0) + r.runtime_bytes;
   return r;
 }
 
@@ -828,7 +883,8 @@ std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size)
   }
   for (const auto& [layer, bytes] : at_peak) {
     out[layer].share_of_peak =
-        static_cast<double>(bytes) / static_cast<double>(report.predicted_peak_bytes);
+        static_cast<double>(bytes) /
+        static_cast<double>(report.predicted_peak_bytes - report.runtime_bytes);
   }
   return out;
 }

@@ -212,7 +212,15 @@ struct MemoryReport {
   int64_t scratch_bytes = 0;            // kernel scratch inside the training arena (sum)
   int64_t step_buffers_bytes = 0;       // sum of the training step's buffers with no reuse
   int64_t kept_for_backward_bytes = 0;  // forward tensors the backward pass reads
-  int64_t predicted_peak_bytes = 0;     // persistent + arena + pipeline (when known)
+  // What the model's graphs, compiled programs and kernels (heap, oneDNN's generated code) hold,
+  // measured when plan() has compiled the run's programs: the resident growth since the Trainer
+  // was created that the persistent block and the arena do not account for, measured around the
+  // constructor and each program's compilation. Not a prediction but a fact before the first
+  // step; steps allocate nothing more. Measured process-wide (VmRSS), so another thread
+  // allocating meanwhile would be counted too.
+  int64_t runtime_bytes = 0;
+  // persistent + arena + pipeline (when known) + runtime.
+  int64_t predicted_peak_bytes = 0;
   // The training program's plan (CompileOptions::memory_budget_bytes): "keep all" or
   // "rematerialization", its extra compute (fraction of one forward and backward), the chain
   // stages it recomputes, and why it was chosen (with explain_remat's per-stage report).
@@ -239,9 +247,10 @@ class Trainer {
   const nn::Model& model() const { return model_; }
   const CompileOptions& options() const { return options_; }
 
-  // Compiles the training and evaluation programs for `batch_size` (if not yet) and returns
-  // what they will take, with the input pipeline of a fit over `train_count` examples validated
-  // on `validation_count`. Everything here is known before the first step.
+  // Compiles the training and evaluation programs for `batch_size`, and for the smaller last
+  // batches of a fit over `train_count` examples validated on `validation_count` (if not yet),
+  // and returns what they will take with that fit's input pipeline. Everything here is known
+  // before the first step.
   MemoryReport plan(int64_t batch_size, int64_t train_count = 0, int64_t validation_count = 0);
   // The same for a fit over `train` (which must yield batches, see fit), validated on
   // `validation` (may be null).
@@ -268,7 +277,8 @@ class Trainer {
 
   // Per layer: bytes its forward tensors keep for backward, and its share of the planned peak
   // (its activations, gradients and persistent tensors live at the training step's peak, over
-  // the predicted peak), for model().summary(&...).
+  // the planned peak: the predicted peak without the programs' measured runtime_bytes), for
+  // model().summary(&...).
   std::map<std::string, nn::LayerMemory> layer_memory(int64_t batch_size);
 
   // Trains for epochs initial_epoch..epochs-1 over `train` (labels must be < the model's output
@@ -350,6 +360,10 @@ class Trainer {
   // plan_for_budget's answers by (batch size, budget): a search asks again for what it probed.
   std::map<std::pair<int64_t, int64_t>, BatchPlan> plans_;
   std::vector<int32_t> label_scratch_;
+  // MemoryReport::runtime_bytes: resident growth during the constructor and each program's
+  // compilation beyond the pages of our own blocks (measured once per program, so plan() gives
+  // the same figure every time).
+  int64_t runtime_bytes_ = 0;
   int64_t iteration_ = 0;
   double learning_rate_ = 0;
   bool stop_requested_ = false;
