@@ -35,6 +35,7 @@ struct ProfileArgs {
   int top = 5;
   bool compare_separable = false;
   int64_t filters = 128;
+  std::string memory_budget;  // e.g. 700MiB: profile the plan chosen under it
 };
 
 train::Optimizer make_optimizer(const ProfileArgs& a) {
@@ -55,8 +56,20 @@ std::string optimizer_label(const ProfileArgs& a) {
 train::MemoryProfile profile_of(const nn::Model& model, const ProfileArgs& a,
                                 const std::string& title) {
   train::Trainer trainer(
-      model, {.optimizer = make_optimizer(a), .allocator = {.mode = memory::AllocatorMode::kGrow}});
+      model,
+      {.optimizer = make_optimizer(a),
+       .allocator = {.mode = memory::AllocatorMode::kGrow},
+       .memory_budget_bytes = a.memory_budget.empty() ? 0 : memory::parse_bytes(a.memory_budget)});
   runtime::Program& program = trainer.training_program(a.batch_size);
+  if (!a.memory_budget.empty()) {
+    const train::MemoryReport r = trainer.plan(a.batch_size);
+    std::cout << "Plan under memory budget " << a.memory_budget << ": " << r.plan_name;
+    if (r.plan_name == "rematerialization") {
+      std::cout << " (" << r.recomputed_stages << " stages recomputed, +"
+                << static_cast<int>(100 * r.extra_compute_fraction + 0.5) << "% compute)";
+    }
+    std::cout << "\n";
+  }
   return train::profile_memory(program, trainer.store().total_bytes(), title);
 }
 
@@ -198,6 +211,9 @@ void add_profile_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "SVG timeline to write (empty: none)")->capture_default_str();
   cmd->add_option("--report", a->report, "JSON report to write: every step, layer and tensor");
   cmd->add_option("--top", a->top, "Tensors to list live at the peak")->capture_default_str();
+  cmd->add_option("--memory-budget", a->memory_budget,
+                  "Profile the plan chosen under this budget, e.g. 700MiB (recomputed tensors "
+                  "show in their column and phase)");
   cmd->add_flag("--compare-separable", a->compare_separable,
                 "Instead of --model: profile a 3x3 Conv2D block against SeparableConv2D and "
                 "depthwise + pointwise on --input (e.g. 56x56x64) with --filters outputs");
