@@ -74,11 +74,14 @@ std::pair<data::LabeledImages, data::LabeledImages> split_tail(const data::Label
   const auto held = static_cast<int64_t>(fraction * static_cast<double>(all.count));
   LT_CHECK(held > 0 && held < all.count, kInvalidArgument, "--validation-split ", fraction, " of ",
            all.count, " images holds out ", held,
-           "; choose a fraction that leaves both "
-           "parts non-empty");
+           "; choose a fraction that leaves both parts non-empty");
   const int64_t pixels = all.height * all.width * all.channels;
   auto part = [&](int64_t begin, int64_t end) {
-    data::LabeledImages p = all;
+    data::LabeledImages p;  // the metadata of `all`, a slice of its pixels and labels
+    p.height = all.height;
+    p.width = all.width;
+    p.channels = all.channels;
+    p.num_classes = all.num_classes;
     p.count = end - begin;
     p.pixels.assign(all.pixels.begin() + begin * pixels, all.pixels.begin() + end * pixels);
     p.labels.assign(all.labels.begin() + begin, all.labels.begin() + end);
