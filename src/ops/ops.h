@@ -101,6 +101,11 @@ OpPtr sgd_update(float momentum, bool nesterov);  // (param, grad[, velocity])
 OpPtr adam_update(float beta_1, float beta_2, float epsilon,
                   float weight_decay);  // (param, grad, m, v)
 
+// Gradient accumulation (micro-batching): (dst, src) f32 of one shape -> dst += alpha * src, dst
+// written in place (typically a persistent gradient); no outputs, no gradient. Throws
+// Error(kInvalidArgument) for a non-finite alpha, infer() for shapes or dtypes that differ.
+OpPtr accumulate(float alpha);
+
 // Runs one tiny convolution and matrix product so that the engine's process-wide state (oneDNN
 // engine and stream, OpenMP threads, oneDNN's shared JIT GEMM kernels) exists before any model
 // is built. Idempotent in effect; costs a few megabytes of resident memory once per process.

@@ -167,6 +167,7 @@ std::string MemoryReport::to_string() const {
   out += line("arena: evaluation step", eval_arena_bytes);
   out += line("arena (shared)", arena_bytes);
   out += line("input pipeline", pipeline_bytes);
+  if (micro_batches > 1) out += line("micro-batch staging (host)", staging_bytes);
   out += line("programs and kernels (measured)", runtime_bytes);
   out += line("predicted peak", predicted_peak_bytes);
   char buf[160];
@@ -190,7 +191,7 @@ std::string MemoryReport::to_string() const {
     out += buf;
   }
   out += ")\n";
-  if (plan_name == "rematerialization") out += plan_explanation;
+  if (plan_name == "rematerialization" || micro_batches > 1) out += plan_explanation;
   return out;
 }
 
@@ -241,7 +242,8 @@ double EpochLogs::get(const std::string& key) const {
 
 namespace {
 
-enum Mode { kTrain = 0, kEval = 1, kPredict = 2, kCalibrate = 3 };
+// kMicro: forward, loss and backward without the update (micro-batching builds on it).
+enum Mode { kTrain = 0, kEval = 1, kPredict = 2, kCalibrate = 3, kMicro = 4 };
 
 // Resident bytes gained since construction that are not pages of our allocator's blocks (the
 // persistent block and arenas): heap and generated code.
@@ -388,6 +390,8 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
            "' has no trainable variables");
   LT_CHECK(options_.optimizer.learning_rate > 0, kInvalidArgument,
            "learning_rate must be positive, got ", options_.optimizer.learning_rate);
+  LT_CHECK(options_.micro_batches >= 1, kInvalidArgument, "micro_batches must be >= 1, got ",
+           options_.micro_batches);
   input_name_ = model_.inputs()[0].call().layer->name();
   objective_ = std::make_unique<Objective>(
       resolve_objective(options_.loss, options_.metrics, model_.output_shape()));
@@ -414,7 +418,8 @@ void Trainer::initialize_variables() {
 
 graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
   graph::Graph g;
-  const nn::BuiltModel built = model_.build(g, batch_size, mode == kTrain || mode == kCalibrate);
+  const nn::BuiltModel built =
+      model_.build(g, batch_size, mode == kTrain || mode == kMicro || mode == kCalibrate);
   const ValueId output = built.outputs[0];
   if (mode == kCalibrate) {
     // The training-mode forward pass only: every batch-norm node's batch statistics are read.
@@ -435,9 +440,10 @@ graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
     if (v.variable.l2 != 0.0f) l2.push_back({g.find(v.full_name()), v.variable.l2});
   }
   const ValueId loss = add_objective(g, output, options_.loss, options_.metrics, l2);
-  if (mode != kTrain) return g;
+  if (mode != kTrain && mode != kMicro) return g;
 
   const std::map<ValueId, ValueId> grads = graph::add_backward(g, loss, ops::add(), ops::copy());
+  if (mode == kMicro) return g;
   const Optimizer& opt = options_.optimizer;
   for (const auto& [param, grad] : grads) {
     const std::string name = g.value(param).name;
@@ -755,7 +761,223 @@ Error Trainer::out_of_budget(const BatchPlan& plan) {
   return Error(ErrorCode::kOutOfBudget, message);
 }
 
+namespace {
+
+// Graph offers no mutable node; the rebuilt micro-batch graph gives each copied node its own name
+// back after adding it under a name no value can hold. The Graph is not const, so the cast is
+// well defined (as in graph/remat_rewrite.cc).
+graph::Node& mutable_node(graph::Graph& g, graph::NodeId n) {
+  return const_cast<graph::Node&>(g.node(n));
+}
+
+// The micro-batch sizes of a batch of `rows` under k micro-batches: ceil(rows / k) each, the last
+// the remainder (k of rows / k when k divides rows).
+std::vector<int64_t> micro_split(int64_t rows, int k) {
+  const int64_t m = (rows + k - 1) / k;
+  std::vector<int64_t> sizes;
+  for (int64_t done = 0; done < rows; done += m) sizes.push_back(std::min(m, rows - done));
+  return sizes;
+}
+
+}  // namespace
+
+void Trainer::check_micro_batch_size(int64_t batch_size) const {
+  const int k = options_.micro_batches;
+  LT_CHECK(batch_size % k == 0, kInvalidArgument, "batch_size ", batch_size,
+           " is not a multiple of micro_batches ", k, "; use a batch size of ",
+           std::max<int64_t>(k, batch_size / k * k), " or ", (batch_size / k + 1) * k,
+           ", or micro_batches dividing ", batch_size);
+}
+
+// The micro-batch graph: the kMicro graph (forward, loss, backward) rebuilt node by node, with
+// each gradient made step-local and an Accumulate node right after its producer, which adds it
+// times rows / batch_rows into the persistent gradient. Accumulating right away keeps a
+// gradient's step-local buffer alive for one node only, so the arena holds at most a few.
+graph::Graph Trainer::build_micro_graph(int64_t rows, int64_t batch_rows) const {
+  const graph::Graph g = build_graph(rows, kMicro);
+  const float alpha =
+      static_cast<float>(static_cast<double>(rows) / static_cast<double>(batch_rows));
+  graph::Graph out;
+  std::vector<ValueId> current(static_cast<size_t>(g.num_values()), graph::kNoValue);
+  std::vector<graph::NodeId> node_map(static_cast<size_t>(g.num_nodes()), -1);
+  // Producer-less values first, in their order and under their names; then the accumulators.
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const graph::Value& value = g.value(v);
+    if (value.producer >= 0) continue;
+    const ValueId id = out.add_value(value.name, value.spec, value.kind, value.layer);
+    out.value(id).is_output = value.is_output;
+    current[static_cast<size_t>(v)] = id;
+  }
+  std::map<ValueId, ValueId> accumulator;  // gradient in g -> persistent gradient in out
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const graph::Value& value = g.value(v);
+    if (value.kind != ValueKind::kGradient) continue;
+    LT_CHECK(value.producer >= 0, kInternal, "gradient '", value.name, "' has no producer");
+    accumulator[v] = out.add_value(value.name, value.spec, ValueKind::kGradient, value.layer);
+  }
+  const auto free_name = [&](const std::string& base) {
+    std::string name = base;
+    for (int i = 1; g.find(name) != graph::kNoValue || out.find(name) != graph::kNoValue; ++i) {
+      name = base + "_" + std::to_string(i);
+    }
+    return name;
+  };
+  std::vector<std::pair<ValueId, std::string>> final_names;
+  for (graph::NodeId n = 0; n < g.num_nodes(); ++n) {
+    const graph::Node& node = g.node(n);
+    std::vector<ValueId> inputs;
+    for (ValueId in : node.inputs) {
+      const ValueId mapped = current[static_cast<size_t>(in)];
+      LT_CHECK(mapped != graph::kNoValue, kInternal, "micro-batch graph: '", node.name, "' reads '",
+               g.value(in).name, "' before it is written");
+      inputs.push_back(mapped);
+    }
+    const graph::NodeId forward_of =
+        node.forward_of >= 0 ? node_map[static_cast<size_t>(node.forward_of)] : -1;
+    out.add_node(node.op, std::move(inputs), out.unique_name("\x01micro/" + node.name), node.phase,
+                 node.layer, forward_of);
+    const graph::NodeId id = out.num_nodes() - 1;
+    node_map[static_cast<size_t>(n)] = id;
+    mutable_node(out, id).name = node.name;
+    mutable_node(out, id).recomputed = node.recomputed;
+    const std::vector<ValueId> outs = out.node(id).outputs;
+    LT_CHECK(outs.size() == node.outputs.size(), kInternal, "micro-batch graph: '", node.name,
+             "' has ", node.outputs.size(), " outputs but its op infers ", outs.size());
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const ValueId original = node.outputs[i];
+      const graph::Value& value = g.value(original);
+      graph::Value& copy = out.value(outs[i]);
+      copy.layer = value.layer;
+      copy.is_output = value.is_output;
+      current[static_cast<size_t>(original)] = outs[i];
+      if (value.kind != ValueKind::kGradient) {
+        copy.kind = value.kind;
+        final_names.push_back({outs[i], value.name});
+        continue;
+      }
+      copy.kind = ValueKind::kActivation;  // this micro-batch's gradient, step-local
+      final_names.push_back({outs[i], free_name(value.name + "/micro")});
+      out.add_node(ops::accumulate(alpha), {accumulator.at(original), outs[i]},
+                   value.name + "/accumulate", graph::Phase::kBackward, value.layer);
+    }
+  }
+  // Every node output holds a "\x01micro/" name until now, so the final names are free.
+  for (const auto& [v, name] : final_names) out.rename(v, name);
+  return out;
+}
+
+runtime::Program& Trainer::micro_program(int64_t rows, int64_t batch_rows) {
+  auto& p = micro_programs_[{rows, batch_rows}];
+  if (p) return *p;
+  const ResidentGrowth growth;
+  graph::Graph g = build_micro_graph(rows, batch_rows);
+  const int64_t budget = options_.memory_budget_bytes;
+  if (budget > 0) {
+    const int64_t arena = runtime::planned_arena_bytes(g, options_.kernels);
+    const int64_t need = store_->total_bytes() + arena;
+    LT_CHECK(need <= budget, kOutOfBudget, "memory budget ", iec(budget), ": the micro-batch step",
+             " of ", rows, " rows (of a batch of ", batch_rows, ", micro_batches ",
+             options_.micro_batches, ") needs ", iec(need), " (persistent ",
+             iec(store_->total_bytes()), " + arena ", iec(arena),
+             "); use more micro-batches, a smaller batch size or a budget of at least ", iec(need));
+  }
+  p = std::make_unique<runtime::Program>(std::move(g), *store_, *arena_, options_.kernels);
+  runtime_bytes_ += growth.beyond_our_blocks();
+  return *p;
+}
+
+runtime::Program& Trainer::update_program() {
+  if (update_program_) return *update_program_;
+  const ResidentGrowth growth;
+  // The update nodes of the training graph (their inputs are all persistent), in its order.
+  const graph::Graph train = build_graph(1, kTrain);
+  graph::Graph g;
+  for (const graph::Node& node : train.nodes()) {
+    if (node.phase != graph::Phase::kUpdate) continue;
+    std::vector<ValueId> inputs;
+    for (ValueId in : node.inputs) {
+      const graph::Value& value = train.value(in);
+      LT_CHECK(graph::is_persistent(value.kind), kInternal, "update node '", node.name,
+               "' reads the step-local value '", value.name, "'");
+      ValueId id = g.find(value.name);
+      if (id == graph::kNoValue) id = g.add_value(value.name, value.spec, value.kind, value.layer);
+      inputs.push_back(id);
+    }
+    g.add_node(node.op, std::move(inputs), node.name, graph::Phase::kUpdate, node.layer);
+  }
+  update_program_ =
+      std::make_unique<runtime::Program>(std::move(g), *store_, *arena_, options_.kernels);
+  runtime_bytes_ += growth.beyond_our_blocks();
+  return *update_program_;
+}
+
+void Trainer::compile_micro_step(int64_t batch_rows) {
+  for (const int64_t rows : micro_split(batch_rows, options_.micro_batches)) {
+    micro_program(rows, batch_rows);
+  }
+  update_program();
+  if (!training_plans_.contains(batch_rows)) {
+    const int k = options_.micro_batches;
+    BatchPlan chosen;
+    chosen.batch_size = batch_rows;
+    chosen.budget_bytes = options_.memory_budget_bytes;
+    chosen.fits = true;
+    chosen.plan_name = "keep all";
+    chosen.persistent_bytes = store_->total_bytes();
+    const runtime::Program& p = micro_program(micro_split(batch_rows, k)[0], batch_rows);
+    chosen.train_arena_bytes = chosen.keep_all_train_arena_bytes = p.arena_bytes();
+    chosen.explanation = internal::str_cat(
+        "micro-batching: ", k, " micro-batches of ", micro_split(batch_rows, k)[0],
+        batch_rows % k == 0 ? "" : " (the last one smaller)",
+        "; batch-norm statistics are computed per micro-batch\n",
+        "keep all: every activation the backward of a micro-batch reads is kept; gradients are "
+        "accumulated over the micro-batches, then one optimizer update\n");
+    training_plans_[batch_rows] = chosen;
+  }
+}
+
+void Trainer::run_micro_step(int64_t rows, const graph::StepState& state, double* loss_sum,
+                             std::vector<double>* sums) {
+  const Objective& o = *objective_;
+  const int64_t image_elements = model_.input_shape().num_elements();
+  const std::vector<int64_t> sizes = micro_split(rows, options_.micro_batches);
+  // The first micro-step adds into zeros.
+  for (const std::string& name : store_->names()) {
+    if (store_->kind(name) != ValueKind::kGradient) continue;
+    const TensorView t = store_->view(name);
+    std::fill(t.f32(), t.f32() + t.num_elements(), 0.0f);
+  }
+  int64_t offset = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const int64_t m = sizes[i];
+    runtime::Program& p = micro_program(m, rows);
+    // The extra copy micro-batching costs: this slice of the staged batch into the input slot.
+    const float* images = staging_images_.data() + offset * image_elements;
+    std::copy(images, images + m * image_elements, p.view(input_name_).f32());
+    const int32_t* labels = staging_labels_.data() + offset;
+    const TensorView dst = p.view("labels");
+    if (dst.dtype == DType::kI32) {
+      std::copy(labels, labels + m, dst.i32());
+    } else {
+      encode_labels(o.labels, labels, m, dst.num_elements() / m, dst.data);
+    }
+    graph::StepState micro_state = state;
+    if (i > 0) micro_state.seed = mix64(state.seed ^ mix64(static_cast<uint64_t>(i)));
+    p.run(micro_state);
+    *loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(m);
+    for (size_t k = 0; k < sums->size(); ++k) (*sums)[k] += p.view(o.metrics[k].name).f32()[0];
+    offset += m;
+  }
+  update_program().run(state);
+}
+
 runtime::Program& Trainer::training_program(int64_t batch_size) {
+  if (options_.micro_batches > 1) {
+    LT_CHECK(batch_size >= 1, kInvalidArgument, "batch_size must be >= 1, got ", batch_size);
+    check_micro_batch_size(batch_size);
+    compile_micro_step(batch_size);
+    return micro_program(batch_size / options_.micro_batches, batch_size);
+  }
   return program(kTrain, batch_size);
 }
 runtime::Program& Trainer::evaluation_program(int64_t batch_size) {
@@ -774,11 +996,20 @@ void Trainer::set_learning_rate(double learning_rate) {
 
 MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t validation_count) {
   LT_CHECK(batch_size > 0, kInvalidArgument, "batch_size must be positive, got ", batch_size);
+  const int k = options_.micro_batches;
   runtime::Program& train = training_program(batch_size);
-  runtime::Program& eval = evaluation_program(batch_size);
+  // Under micro-batching fit() evaluates validation images in batches of the micro-batch's size.
+  const int64_t eval_batch = batch_size / k;
+  runtime::Program& eval = evaluation_program(eval_batch);
   // The programs of the last, smaller batches: compiled now so that their memory is counted.
-  if (train_count % batch_size != 0) training_program(train_count % batch_size);
-  if (validation_count % batch_size != 0) evaluation_program(validation_count % batch_size);
+  if (train_count % batch_size != 0) {
+    if (k > 1) {
+      compile_micro_step(train_count % batch_size);
+    } else {
+      training_program(train_count % batch_size);
+    }
+  }
+  if (validation_count % eval_batch != 0) evaluation_program(validation_count % eval_batch);
   MemoryReport r;
   r.batch_size = batch_size;
   r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
@@ -796,8 +1027,14 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   r.kept_for_backward_bytes = kept_for_backward(train);
   r.pipeline_bytes =
       data::Batcher::bytes_for(train_count) + data::Batcher::bytes_for(validation_count);
+  r.micro_batches = k;
+  if (k > 1) {
+    r.staging_bytes = batch_size * (model_.input_shape().num_elements() * dtype_size(DType::kF32) +
+                                    dtype_size(DType::kI32));
+  }
   r.runtime_bytes = runtime_bytes_;
-  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.runtime_bytes;
+  r.predicted_peak_bytes =
+      r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.staging_bytes + r.runtime_bytes;
   const BatchPlan& chosen = training_plans_.at(batch_size);
   r.memory_budget_bytes = options_.memory_budget_bytes;
   r.plan_name = chosen.plan_name;
@@ -817,8 +1054,9 @@ MemoryReport Trainer::plan(const data::Dataset& train, const data::Dataset* vali
   const int64_t train_bytes = train.max_buffered_bytes();
   const int64_t validation_bytes = validation != nullptr ? validation->max_buffered_bytes() : 0;
   r.pipeline_bytes = train_bytes < 0 || validation_bytes < 0 ? -1 : train_bytes + validation_bytes;
-  r.predicted_peak_bytes =
-      r.persistent_bytes + r.arena_bytes + std::max<int64_t>(r.pipeline_bytes, 0) + r.runtime_bytes;
+  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes +
+                           std::max<int64_t>(r.pipeline_bytes, 0) + r.staging_bytes +
+                           r.runtime_bytes;
   return r;
 }
 
@@ -905,7 +1143,18 @@ void Trainer::check_data(const data::LabeledImages& data) const {
 int64_t Trainer::next_batch(BatchSource& source, int mode, runtime::Program** program_out) {
   runtime::Program* program_used = nullptr;
   bool labels_in_program = false;
+  const bool micro = mode == kTrain && options_.micro_batches > 1;
   const int64_t n = source.next([&](int64_t rows) {
+    if (micro) {
+      // The whole batch into the staging area; run_micro_step copies its slices.
+      compile_micro_step(rows);
+      const auto images = static_cast<size_t>(rows * model_.input_shape().num_elements());
+      if (staging_images_.size() < images) staging_images_.resize(images);
+      if (staging_labels_.size() < static_cast<size_t>(rows)) {
+        staging_labels_.resize(static_cast<size_t>(rows));
+      }
+      return BatchSource::Slots{staging_images_.data(), staging_labels_.data()};
+    }
     runtime::Program& p = program(mode, rows);
     program_used = &p;
     const graph::Graph& g = p.graph();
@@ -921,8 +1170,9 @@ int64_t Trainer::next_batch(BatchSource& source, int mode, runtime::Program** pr
     return BatchSource::Slots{p.view(input_name_).f32(), label_slot};
   });
   if (n == 0) return 0;
-  runtime::Program& p = *program_used;
-  const int32_t* labels = labels_in_program ? p.view("labels").i32() : label_scratch_.data();
+  const int32_t* labels = micro               ? staging_labels_.data()
+                          : labels_in_program ? program_used->view("labels").i32()
+                                              : label_scratch_.data();
   if (mode == kTrain || mode == kEval) {
     // A label outside the output would index past the loss's row: refuse it here.
     const Shape& out = model_.output_shape();
@@ -934,12 +1184,12 @@ int64_t Trainer::next_batch(BatchSource& source, int mode, runtime::Program** pr
                " (example ", i, " of a batch) is outside [0, ", limit, "): the model's output has ",
                classes, " units");
     }
-    if (!labels_in_program) {
-      const TensorView dst = p.view("labels");
+    if (!labels_in_program && !micro) {
+      const TensorView dst = program_used->view("labels");
       encode_labels(objective_->labels, label_scratch_.data(), n, dst.num_elements() / n, dst.data);
     }
   }
-  *program_out = &p;
+  *program_out = program_used;  // null under micro-batching: the batch is in the staging area
   return n;
 }
 
@@ -1157,8 +1407,11 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
   std::unique_ptr<BatchSource> validation;
   if (options.validation_data != nullptr) {
     check_data(*options.validation_data);
-    validation = std::make_unique<ImageBatches>(*options.validation_data, train.batch_size(),
-                                                /*shuffle=*/false, 0);
+    // Under micro-batching, in batches of the micro-batch's size (the same results: evaluation
+    // has no batch statistics), so that the evaluation arena is no larger than the training one.
+    validation = std::make_unique<ImageBatches>(
+        *options.validation_data, std::max<int64_t>(1, train.batch_size() / options_.micro_batches),
+        /*shuffle=*/false, 0);
   } else if (options.validation_dataset != nullptr) {
     validation =
         std::make_unique<DatasetBatches>(*options.validation_dataset, model_.input_shape());
@@ -1166,10 +1419,18 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
   std::ostream& out = options.out != nullptr ? *options.out : std::cout;
   const int64_t batch_size = train.batch_size();
   const Objective& objective = *objective_;
+  const bool micro = options_.micro_batches > 1;
+  if (micro) check_micro_batch_size(batch_size);
 
   // Compile every program the run needs before the first step: full and partial batches.
   plan(batch_size);
-  for (const int64_t b : train.known_batch_sizes()) training_program(b);
+  for (const int64_t b : train.known_batch_sizes()) {
+    if (micro) {
+      compile_micro_step(b);
+    } else {
+      training_program(b);
+    }
+  }
   if (validation) {
     for (const int64_t b : validation->known_batch_sizes()) evaluation_program(b);
   }
@@ -1212,13 +1473,18 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
     for (; (steps < 0 || b < steps) && !stop_requested_; ++b) {
       const int64_t n = next_batch(train, kTrain, &program_used);
       if (n == 0) break;
-      runtime::Program& p = *program_used;
       if (options_.optimizer.schedule) set_learning_rate(options_.optimizer.schedule(iteration_));
       ++iteration_;
-      p.run(graph::StepState{iteration_, static_cast<float>(learning_rate_), options_.seed});
-      loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
-      for (size_t m = 0; m < sums.size(); ++m) {
-        sums[m] += p.view(objective.metrics[m].name).f32()[0];
+      const graph::StepState state{iteration_, static_cast<float>(learning_rate_), options_.seed};
+      if (program_used == nullptr) {
+        run_micro_step(n, state, &loss_sum, &sums);
+      } else {
+        runtime::Program& p = *program_used;
+        p.run(state);
+        loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
+        for (size_t m = 0; m < sums.size(); ++m) {
+          sums[m] += p.view(objective.metrics[m].name).f32()[0];
+        }
       }
       seen += n;
       if (!options.callbacks.empty()) {

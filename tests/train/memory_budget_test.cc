@@ -94,9 +94,10 @@ TEST(MemoryBudgetTest, NoBudgetOrAnAmpleOneKeepsEverything) {
   EXPECT_EQ(r.plan_name, "keep all");
   EXPECT_EQ(r.memory_budget_bytes, 0);
   EXPECT_NE(r.to_string().find("plan: keep all"), std::string::npos) << r.to_string();
-  // The plan, plus as much again for the compiled programs' own memory as the first Trainer
-  // measured for them (the budget covers it too).
-  const int64_t need = r.persistent_bytes + r.arena_bytes + 2 * r.runtime_bytes;
+  // The plan, plus room for the compiled programs' own memory, which the budget covers too and
+  // which is measured (resident growth while compiling), so it varies with what the process
+  // already holds: 64 MiB more than this model's programs could take.
+  const int64_t need = r.persistent_bytes + r.arena_bytes + (int64_t{64} << 20);
   auto ample = make_trainer(need);
   const MemoryReport a = ample->plan(8);
   EXPECT_EQ(a.plan_name, "keep all");

@@ -122,6 +122,32 @@ struct CompileOptions {
   // step, naming the smallest budget that fits the batch and the largest batch that fits the
   // budget. Independent of allocator.limit_bytes, which the allocator enforces on reservations.
   int64_t memory_budget_bytes = 0;
+  // Micro-batching with gradient accumulation (1: off). With k > 1 a training step over a batch
+  // of B rows (B a multiple of k, else Error(kInvalidArgument) naming both) runs k micro-steps of
+  // B/k rows: micro-step i runs forward, loss and backward on rows [i*B/k, (i+1)*B/k) and adds
+  // (B/k)/B times its gradient into the persistent gradients (zeroed before the first
+  // micro-step); then one optimizer update reads them. For a loss that is a mean over the batch
+  // the update equals the full batch's up to summation order; the reported loss and metrics are
+  // the full batch's (micro losses weighted by rows). The training arena is the micro-batch's:
+  // that is the saving. Costs:
+  // - the batch is written once into a host-side staging area of B rows (images and labels,
+  //   MemoryReport::staging_bytes), and each micro-step copies its slice into the micro-batch
+  //   program's input: one extra copy of the batch per step;
+  // - a last, smaller batch of r rows runs in micro-batches of ceil(r/k) rows (the last one the
+  //   remainder), with weights by rows, so it too trains as the full batch of r would;
+  // - validation images passed to fit() are evaluated in batches of B/k (the same results: the
+  //   evaluation graph has no batch statistics); batch-norm recalibration runs full batches.
+  // Semantics that differ from the full batch:
+  // - BatchNormalization's batch statistics (and its moving-statistics updates, one per
+  //   micro-step) are computed per micro-batch, not over the whole batch;
+  // - Dropout masks depend on (seed, step, layer, element index within the micro-batch), so
+  //   micro-step i > 0 runs with a seed mixed with i: masks are independent across micro-batches
+  //   but not the masks the full batch would draw (that would need the micro-batch's row offset
+  //   in graph::StepState).
+  // Not combined with memory_budget_bytes' plan search (rematerialization): with a budget, the
+  // micro-batch program keeps every activation and must fit beside the persistent block, or
+  // compiling throws Error(kOutOfBudget).
+  int micro_batches = 1;
 };
 
 // What one batch size needs under a memory budget: the plan the Trainer would choose and its
@@ -209,6 +235,12 @@ struct MemoryReport {
   // (Dataset::max_buffered_bytes, training and validation), -1 when it cannot be known before
   // running (then predicted_peak_bytes leaves it out).
   int64_t pipeline_bytes = 0;
+  // Micro-batching (CompileOptions::micro_batches): k, and the host-side staging area the whole
+  // batch is written into before its slices are copied into the micro-batch program's input
+  // (B rows of images and i32 labels; 0 when k = 1). The training arena is then the micro-batch
+  // program's.
+  int32_t micro_batches = 1;
+  int64_t staging_bytes = 0;
   int64_t scratch_bytes = 0;            // kernel scratch inside the training arena (sum)
   int64_t step_buffers_bytes = 0;       // sum of the training step's buffers with no reuse
   int64_t kept_for_backward_bytes = 0;  // forward tensors the backward pass reads
@@ -219,7 +251,7 @@ struct MemoryReport {
   // step; steps allocate nothing more. Measured process-wide (VmRSS), so another thread
   // allocating meanwhile would be counted too.
   int64_t runtime_bytes = 0;
-  // persistent + arena + pipeline (when known) + runtime.
+  // persistent + arena + pipeline (when known) + staging + runtime.
   int64_t predicted_peak_bytes = 0;
   // The training program's plan (CompileOptions::memory_budget_bytes): "keep all" or
   // "rematerialization", its extra compute (fraction of one forward and backward), the chain
@@ -315,8 +347,13 @@ class Trainer {
   // Asks fit() to stop after the current batch (Keras' model.stop_training = True).
   void stop_training() { stop_requested_ = true; }
 
-  // The training program for a batch size (compiled on first use), for tests and reports.
+  // The training program for a batch size (compiled on first use), for tests and reports. With
+  // micro_batches k > 1 it is the micro-batch program (forward, loss, backward of batch_size / k
+  // rows, accumulating gradients; no update nodes), and batch_size must be a multiple of k
+  // (Error(kInvalidArgument) naming both otherwise); the update runs in update_program().
   runtime::Program& training_program(int64_t batch_size);
+  // The optimizer update alone (micro_batches > 1): reads the accumulated gradients.
+  runtime::Program& update_program();
   runtime::Program& evaluation_program(int64_t batch_size);
   runtime::PersistentStore& store();
   const runtime::PersistentStore& store() const;
@@ -332,6 +369,19 @@ class Trainer {
   // The Error(kOutOfBudget) for a batch that does not fit the Trainer's budget.
   Error out_of_budget(const BatchPlan& plan);
   void initialize_variables();
+  // Micro-batching: the micro-batch graph (forward, loss, backward of `rows` rows, each gradient
+  // added into its persistent buffer times rows / batch_rows right after it is computed).
+  graph::Graph build_micro_graph(int64_t rows, int64_t batch_rows) const;
+  // The micro-batch program of `rows` rows of a batch of `batch_rows` (compiled on first use).
+  runtime::Program& micro_program(int64_t rows, int64_t batch_rows);
+  // Compiles every program a batch of `batch_rows` needs under micro-batching.
+  void compile_micro_step(int64_t batch_rows);
+  // Throws Error(kInvalidArgument) unless batch_size is a multiple of micro_batches.
+  void check_micro_batch_size(int64_t batch_size) const;
+  // One training step over the `rows` rows in the staging area: micro-steps, then the update.
+  // Adds the batch's loss times rows to *loss_sum and its metric sums to *sums.
+  void run_micro_step(int64_t rows, const graph::StepState& state, double* loss_sum,
+                      std::vector<double>* sums);
   void check_data(const data::LabeledImages& data) const;
   // Writes the next batch of `source` into the program of `mode` for its rows (labels checked
   // and encoded as the loss reads them), sets *program to it and returns the rows; 0 at the end.
@@ -360,6 +410,12 @@ class Trainer {
   // plan_for_budget's answers by (batch size, budget): a search asks again for what it probed.
   std::map<std::pair<int64_t, int64_t>, BatchPlan> plans_;
   std::vector<int32_t> label_scratch_;
+  // Micro-batching: programs by (micro rows, batch rows), the update-only program, and the
+  // staging area a whole batch is written into (images row-major, labels; grown, never shrunk).
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<runtime::Program>> micro_programs_;
+  std::unique_ptr<runtime::Program> update_program_;
+  std::vector<float> staging_images_;
+  std::vector<int32_t> staging_labels_;
   // MemoryReport::runtime_bytes: resident growth during the constructor and each program's
   // compilation beyond the pages of our own blocks (measured once per program, so plan() gives
   // the same figure every time).
