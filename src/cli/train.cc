@@ -50,6 +50,7 @@ struct TrainArgs {
   std::string allocator = "preallocate";
   std::string memory_limit;   // e.g. 512MiB; empty: none
   std::string memory_budget;  // e.g. 512MiB; empty: none
+  int micro_batches = 1;
 };
 
 // Asks the trainer to stop once it has run `steps` steps in all (--steps).
@@ -222,7 +223,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"lr_schedule", a.lr_schedule},
           {"recalibrate_bn", a.recalibrate_bn},
           {"memory_budget", a.memory_budget},
-          {"steps_per_epoch", a.steps_per_epoch}};
+          {"steps_per_epoch", a.steps_per_epoch},
+          {"micro_batches", a.micro_batches}};
 }
 
 void run_train(const TrainArgs& a) {
@@ -291,7 +293,8 @@ void run_train(const TrainArgs& a) {
               .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
                             .limit_bytes =
                                 a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
-              .memory_budget_bytes = budget});
+              .memory_budget_bytes = budget,
+              .micro_batches = a.micro_batches});
   const train::MemoryReport plan =
       in.images.has_value()
           ? trainer.plan(batch_size, in.images->train.count, in.images->test.count)
@@ -305,7 +308,11 @@ void run_train(const TrainArgs& a) {
             << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
                                          : std::string("unknown"))
             << " + programs and kernels " << memory::readable_bytes(plan.runtime_bytes) << ")\n";
-  if (plan.memory_budget_bytes > 0) print_plan(plan, std::cout);
+  if (plan.memory_budget_bytes > 0) {
+    print_plan(plan, std::cout);
+  } else if (plan.micro_batches > 1) {
+    std::cout << plan.plan_explanation;
+  }
 
   // The run directory: arguments, per-epoch metrics, best and last weights (model files),
   // a plot of loss and accuracy.
@@ -463,6 +470,10 @@ void add_train_command(CLI::App& app) {
                   "every activation when that fits, else recomputes some (rematerialization, "
                   "same numbers); fails before training, naming what would fit, when nothing "
                   "does");
+  cmd->add_option("--micro-batches", a->micro_batches,
+                  "Run each batch as this many micro-batches with gradient accumulation (the "
+                  "arena is a micro-batch's; batch-norm statistics are per micro-batch)")
+      ->capture_default_str();
   cmd->add_option("--lr-schedule", a->lr_schedule, "constant or cosine (CosineDecay over the run)")
       ->capture_default_str();
   cmd->callback([a] { run_train(*a); });
