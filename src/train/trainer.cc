@@ -91,20 +91,34 @@ int64_t spec_bytes(const graph::TensorSpec& s) {
 }
 
 // Bytes of forward tensors (one per planned buffer) that backward nodes read.
-int64_t kept_for_backward(const runtime::Program& p) {
-  const graph::Graph& g = p.graph();
+// The step-local tensors the forward pass keeps for the backward pass: read by a backward node
+// or by a recomputation (a checkpoint), and written by the forward pass proper (not by a
+// recomputation, whose tensors live only during the backward pass) or a graph input. One value
+// per planned buffer (views share their source's), the first in schedule order; with
+// `with_layer`, only values that belong to a layer.
+std::vector<ValueId> kept_values(const graph::Graph& g, const graph::GraphMemoryPlan& plan,
+                                 bool with_layer) {
   std::set<int32_t> buffers;
-  int64_t total = 0;
+  std::vector<ValueId> out;
   for (const graph::Node& node : g.nodes()) {
-    if (node.phase != graph::Phase::kBackward) continue;
+    if (node.phase != graph::Phase::kBackward && !node.recomputed) continue;
     for (ValueId v : node.inputs) {
       const graph::Value& value = g.value(v);
-      if (graph::is_persistent(value.kind)) continue;
+      if (graph::is_persistent(value.kind) || (with_layer && value.layer.empty())) continue;
       const bool forward =
-          value.producer < 0 || g.node(value.producer).phase == graph::Phase::kForward;
-      const int32_t b = p.plan().buffer_of_value[static_cast<size_t>(v)];
-      if (forward && buffers.insert(b).second) total += spec_bytes(value.spec);
+          value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
+                                 !g.node(value.producer).recomputed);
+      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+      if (forward && buffers.insert(b).second) out.push_back(v);
     }
+  }
+  return out;
+}
+
+int64_t kept_for_backward(const runtime::Program& p) {
+  int64_t total = 0;
+  for (const ValueId v : kept_values(p.graph(), p.plan(), /*with_layer=*/false)) {
+    total += spec_bytes(p.graph().value(v).spec);
   }
   return total;
 }
@@ -1067,20 +1081,8 @@ std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size)
   const graph::GraphMemoryPlan& plan = p.plan();
   std::map<std::string, nn::LayerMemory> out;
 
-  // Kept for backward: forward tensors (one per buffer) that backward nodes read.
-  std::set<int32_t> kept;
-  for (const graph::Node& node : g.nodes()) {
-    if (node.phase != graph::Phase::kBackward) continue;
-    for (ValueId v : node.inputs) {
-      const graph::Value& value = g.value(v);
-      if (graph::is_persistent(value.kind) || value.layer.empty()) continue;
-      const bool forward =
-          value.producer < 0 || g.node(value.producer).phase == graph::Phase::kForward;
-      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-      if (forward && kept.insert(b).second) {
-        out[value.layer].kept_for_backward_bytes += spec_bytes(value.spec);
-      }
-    }
+  for (const ValueId v : kept_values(g, plan, /*with_layer=*/true)) {
+    out[g.value(v).layer].kept_for_backward_bytes += spec_bytes(g.value(v).spec);
   }
 
   // Share of the peak: the slots live at the step where the arena's live bytes peak, each

@@ -128,6 +128,8 @@ TEST(MemoryBudgetTest, RematerializationFitsTheBudgetAndTrainsBitForBitAsKeeping
   EXPECT_EQ(r.predicted_peak_bytes,
             r.persistent_bytes + r.arena_bytes + r.runtime_bytes);  // no pipeline
   EXPECT_LT(r.train_arena_bytes, keep_all.train_arena_bytes);
+  // Recomputed tensors live only during the backward pass: they are not kept from the forward.
+  EXPECT_LT(r.kept_for_backward_bytes, keep_all.kept_for_backward_bytes);
   EXPECT_GT(r.recomputed_stages, 0);
   EXPECT_GT(r.extra_compute_fraction, 0.0);
   EXPECT_NE(r.plan_explanation.find("recompute (runs"), std::string::npos) << r.plan_explanation;
