@@ -1,0 +1,15 @@
+// Reference casts: one element at a time through leantrain::float_to_bf16 / bf16_to_float.
+#include "kernels/cast.h"
+#include "leantrain/core/dtype.h"
+
+namespace leantrain::kernels {
+
+void f32_to_bf16_ref(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]).bits;
+}
+
+void bf16_to_f32_ref(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_float(BF16{src[i]});
+}
+
+}  // namespace leantrain::kernels
