@@ -51,6 +51,7 @@ struct TrainArgs {
   std::string memory_limit;   // e.g. 512MiB; empty: none
   std::string memory_budget;  // e.g. 512MiB; empty: none
   int micro_batches = 1;
+  bool bf16_storage = false;
 };
 
 // Asks the trainer to stop once it has run `steps` steps in all (--steps).
@@ -224,7 +225,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"recalibrate_bn", a.recalibrate_bn},
           {"memory_budget", a.memory_budget},
           {"steps_per_epoch", a.steps_per_epoch},
-          {"micro_batches", a.micro_batches}};
+          {"micro_batches", a.micro_batches},
+          {"bf16_storage", a.bf16_storage}};
 }
 
 void run_train(const TrainArgs& a) {
@@ -267,8 +269,8 @@ void run_train(const TrainArgs& a) {
     LT_CHECK(a.lr_schedule == "constant", kInvalidArgument,
              "--lr-schedule must be constant or cosine, got '", a.lr_schedule, "'");
   }
-  // --memory-budget covers the whole predicted peak: the input pipeline's buffers (known from the
-  // data) come off what the Trainer may plan with.
+  // --memory-budget covers the input pipeline's buffers too (known from the data): they come off
+  // what the Trainer may plan with.
   int64_t budget = 0;
   if (!a.memory_budget.empty()) {
     const int64_t pipeline =
@@ -294,6 +296,7 @@ void run_train(const TrainArgs& a) {
                             .limit_bytes =
                                 a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
               .memory_budget_bytes = budget,
+              .bf16_storage = a.bf16_storage,
               .micro_batches = a.micro_batches});
   const train::MemoryReport plan =
       in.images.has_value()
@@ -310,7 +313,7 @@ void run_train(const TrainArgs& a) {
             << " + programs and kernels " << memory::readable_bytes(plan.runtime_bytes) << ")\n";
   if (plan.memory_budget_bytes > 0) {
     print_plan(plan, std::cout);
-  } else if (plan.micro_batches > 1) {
+  } else if (plan.micro_batches > 1 || a.bf16_storage) {
     std::cout << plan.plan_explanation;
   }
 
@@ -465,11 +468,16 @@ void add_train_command(CLI::App& app) {
                   "Hard limit on the model's persistent block and step arena, e.g. 512MiB; a "
                   "plan over it fails before training");
   cmd->add_option("--memory-budget", a->memory_budget,
-                  "Memory training may use (the predicted peak: persistent block, step arena, "
-                  "compiled programs and the input pipeline's buffers), e.g. 512MiB: keeps "
+                  "Memory training may use (persistent block, step arena and the input "
+                  "pipeline's buffers; the compiled programs' few MB come on top), e.g. 512MiB: "
+                  "keeps "
                   "every activation when that fits, else recomputes some (rematerialization, "
                   "same numbers); fails before training, naming what would fit, when nothing "
                   "does");
+  cmd->add_flag("--bf16-storage", a->bf16_storage,
+                "Allow keeping activations for the backward pass in bf16 (half the bytes, "
+                "approximate gradients): with --memory-budget, a plan tried before "
+                "rematerialization; without, always");
   cmd->add_option("--micro-batches", a->micro_batches,
                   "Run each batch as this many micro-batches with gradient accumulation (the "
                   "arena is a micro-batch's; batch-norm statistics are per micro-batch)")

@@ -23,6 +23,7 @@
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/safetensors.h"
 #include "ops/ops.h"
+#include "train/bf16_storage.h"
 #include "train/objective.h"
 #include "train/progress.h"
 
@@ -205,7 +206,7 @@ std::string MemoryReport::to_string() const {
     out += buf;
   }
   out += ")\n";
-  if (plan_name == "rematerialization" || micro_batches > 1) out += plan_explanation;
+  if (plan_name != "keep all" || micro_batches > 1) out += plan_explanation;
   return out;
 }
 
@@ -514,24 +515,11 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
   graph::Graph g;
   BatchPlan chosen;
   if (mode == kTrain && budget > 0) {
-    // The compiled programs hold memory of their own (MemoryReport::runtime_bytes): the plan gets
-    // what the budget leaves after what has been measured so far, the evaluation program of
-    // this batch (which the run needs too) included.
-    evaluation_program(batch_size);
-    chosen = choose_plan(batch_size, std::max<int64_t>(1, budget - runtime_bytes_), &g);
-    if (!chosen.fits) {
-      const BatchPlan whole = choose_plan(batch_size, budget, nullptr);
-      if (!whole.fits) throw out_of_budget(whole);
-      throw Error(
-          ErrorCode::kOutOfBudget,
-          internal::str_cat("memory budget ", iec(budget), ": batch ", batch_size, " needs ",
-                            iec(whole.min_bytes > 0 ? whole.min_bytes : whole.predicted_bytes),
-                            " for its persistent block and arena, plus ", iec(runtime_bytes_),
-                            " measured for the model's compiled programs and kernels; "
-                            "use a smaller batch size or a larger budget"));
-    }
+    chosen = choose_plan(batch_size, budget, &g);
+    if (!chosen.fits) throw out_of_budget(chosen);
   } else {
     g = build_graph(batch_size, mode);
+    if (mode == kTrain && options_.bf16_storage) g = store_kept_in_bf16(g);
     if (budget > 0) {
       // Every program shares the arena: each must fit beside the persistent block.
       auto facts = batch_facts_.find(batch_size);
@@ -546,22 +534,6 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
     }
   }
   p = std::make_unique<runtime::Program>(std::move(g), *store_, *arena_, options_.kernels);
-  if (mode == kTrain && budget > 0) {
-    // This program's own memory is known only now: when it pushes the total over the budget,
-    // plan once more with that much less arena.
-    const int64_t runtime = runtime_bytes_ + growth.beyond_our_blocks();
-    if (store_->total_bytes() + arena_->bytes() + runtime > budget) {
-      graph::Graph smaller;
-      const BatchPlan retry =
-          choose_plan(batch_size, std::max<int64_t>(1, budget - runtime), &smaller);
-      if (retry.fits && retry.train_arena_bytes < chosen.train_arena_bytes) {
-        p.reset();
-        p = std::make_unique<runtime::Program>(std::move(smaller), *store_, *arena_,
-                                               options_.kernels);
-        chosen = retry;
-      }
-    }
-  }
   if (mode == kTrain) {
     if (budget > 0) {
       LT_CHECK(p->arena_bytes() == chosen.train_arena_bytes, kInternal,
@@ -570,11 +542,14 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
     } else {
       chosen.batch_size = batch_size;
       chosen.fits = true;
-      chosen.plan_name = "keep all";
+      chosen.plan_name = options_.bf16_storage ? "bf16 storage" : "keep all";
       chosen.persistent_bytes = store_->total_bytes();
       chosen.train_arena_bytes = chosen.keep_all_train_arena_bytes = p->arena_bytes();
       chosen.explanation =
-          "keep all: every activation the backward reads is kept (no memory budget)\n";
+          options_.bf16_storage
+              ? "bf16 storage: every activation the backward reads is kept, the large ones in "
+                "bf16 between their forward and backward uses (no memory budget)\n"
+              : "keep all: every activation the backward reads is kept (no memory budget)\n";
     }
     training_plans_[batch_size] = chosen;
   }
@@ -633,12 +608,39 @@ BatchPlan Trainer::choose_plan(int64_t batch_size, int64_t budget_bytes, graph::
     return r;
   }
 
-  // 2. Rematerialization: the cheapest schedule whose planned arena fits beside the persistent
-  // block (and above the evaluation step's arena, which shares it).
   const std::string over =
       internal::str_cat("keeping every activation needs persistent ", iec(persistent), " + arena ",
                         iec(keep_all - persistent), " = ", iec(keep_all),
                         ", over the memory budget ", iec(budget_bytes));
+
+  // 1b. Keep everything, stored in bf16 between the forward and the backward (when allowed):
+  // no recomputation, gradients approximate (bf16_storage.h says which ops read what).
+  if (options_.bf16_storage) {
+    const Bf16StoragePlan conversions = plan_bf16_storage(train);
+    if (conversions.converted_values() > 0) {
+      graph::Graph bf16 = store_kept_in_bf16(train);
+      const int64_t arena = arena_of(bf16);
+      const int64_t total = persistent + std::max(arena, facts.eval_arena_bytes);
+      if (total <= budget_bytes) {
+        r.fits = true;
+        r.plan_name = "bf16 storage";
+        r.train_arena_bytes = arena;
+        r.predicted_bytes = total;
+        r.explanation = internal::str_cat(
+            over, "; bf16 storage: ", conversions.converted_values(), " kept activations (",
+            iec(conversions.converted_f32_bytes()),
+            " in f32) are stored in bf16 between their forward and backward uses: persistent ",
+            iec(persistent), " + arena ", iec(total - persistent), " = ", iec(total),
+            " fits; no recomputation, gradients approximate (bf16 rounding of what the backward "
+            "reads)\n");
+        if (graph_out != nullptr) *graph_out = std::move(bf16);
+        return r;
+      }
+    }
+  }
+
+  // 2. Rematerialization: the cheapest schedule whose planned arena fits beside the persistent
+  // block (and above the evaluation step's arena, which shares it).
   graph::Chain chain;
   try {
     chain = graph::extract_chain(train);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <regex>
@@ -243,6 +244,55 @@ TEST(MemoryBudgetTest, FindBatchSizeReturnsTheLargestBatchWithinEachOfThreeBudge
   EXPECT_GE(t3->find_batch_size(256), 3);
   auto t12 = make_trainer(smallest_12);
   EXPECT_GE(t12->find_batch_size(256), 12);
+}
+
+}  // namespace
+}  // namespace leantrain::train
+
+namespace leantrain::train {
+namespace {
+
+TEST(MemoryBudgetTest, Bf16StorageIsThePlanBeforeRematerializationWhenAllowed) {
+  constexpr int64_t kBatch = 8;
+  auto plain = make_trainer(0);
+  const MemoryReport keep_all = plain->plan(kBatch);
+  const auto with_bf16 = [](int64_t budget) {
+    return std::make_unique<Trainer>(
+        small_mobilenet_v2(),
+        CompileOptions{.optimizer = SGD({.learning_rate = 0.05f, .momentum = 0.9f}),
+                       .seed = 42,
+                       .memory_budget_bytes = budget,
+                       .bf16_storage = true});
+  };
+  // Without a budget, bf16 storage applies as asked: a smaller training arena.
+  auto unbounded = with_bf16(0);
+  const MemoryReport b = unbounded->plan(kBatch);
+  EXPECT_EQ(b.plan_name, "bf16 storage");
+  ASSERT_LT(b.train_arena_bytes, keep_all.train_arena_bytes);
+  const graph::Graph& g = unbounded->training_program(kBatch).graph();
+  EXPECT_TRUE(std::any_of(g.nodes().begin(), g.nodes().end(),
+                          [](const graph::Node& n) { return n.op->type() == "CastToBF16"; }));
+
+  // A budget between the bf16 plan and keeping everything: bf16 storage when allowed,
+  // rematerialization (no bf16 anywhere) when not.
+  const int64_t bf16_total = b.persistent_bytes + std::max(b.train_arena_bytes, b.eval_arena_bytes);
+  const int64_t keep_all_total = keep_all.persistent_bytes + keep_all.arena_bytes;
+  const int64_t budget = (bf16_total + keep_all_total) / 2;
+  auto allowed = with_bf16(budget);
+  const MemoryReport a = allowed->plan(kBatch);
+  EXPECT_EQ(a.plan_name, "bf16 storage") << a.plan_explanation;
+  EXPECT_LE(a.persistent_bytes + a.arena_bytes, budget);
+  EXPECT_NE(a.plan_explanation.find("stored in bf16"), std::string::npos) << a.plan_explanation;
+  auto strict = make_trainer(budget);
+  EXPECT_EQ(strict->plan(kBatch).plan_name, "rematerialization");
+
+  // The forward pass reads the f32 activations, so the first step's loss is the same bits; the
+  // backward reads bf16-rounded ones, so later steps differ but stay finite.
+  const Trajectory exact = run_steps(*plain, kBatch, 5);
+  const Trajectory rounded = run_steps(*allowed, kBatch, 5);
+  EXPECT_EQ(std::memcmp(&exact.losses[0], &rounded.losses[0], sizeof(float)), 0);
+  for (const float loss : rounded.losses) EXPECT_TRUE(std::isfinite(loss));
+  EXPECT_NE(exact.variables, rounded.variables);
 }
 
 }  // namespace
