@@ -229,33 +229,64 @@ FittedRemat fit_remat(const Graph& g, const Chain& chain, int64_t budget_bytes,
                       const RematOptions& options, int32_t max_attempts) {
   LT_CHECK(max_attempts >= 1, kInvalidArgument, "fit_remat: max_attempts is ", max_attempts,
            "; it must be >= 1");
-  FittedRemat r;
+  FittedRemat best;  // the cheapest schedule whose arena fitted so far
+  RematSchedule last;
+  int32_t attempts = 0;
   int64_t b = budget_bytes;
-  while (r.attempts < max_attempts) {
-    r.schedule = solve_remat(chain, b, options);
-    r.schedule.budget_bytes = budget_bytes;  // what the caller asked; b is internal
-    if (!r.schedule.fits) return r;
-    ++r.attempts;
-    Graph rewritten = apply_remat(g, chain, r.schedule);
-    r.arena_bytes = arena_bytes(rewritten);
-    if (r.arena_bytes <= budget_bytes) {
-      r.graph = std::move(rewritten);
-      return r;
+  int64_t failed_b = -1;  // the smallest DP budget whose schedule's arena did not fit
+  int64_t fitted_b = -1;  // the largest DP budget whose schedule's arena fitted
+  while (attempts < max_attempts) {
+    RematSchedule schedule = solve_remat(chain, b, options);
+    schedule.budget_bytes = budget_bytes;  // what the caller asked; b is internal
+    last = schedule;
+    if (!schedule.fits) {
+      if (best.schedule.fits) break;
+      best.schedule = schedule;
+      best.attempts = attempts;
+      return best;
     }
-    // Below the schedule's own peak by the excess: each step lowers b by at least one byte.
-    // The smallest budget's schedule is the last to try: below it the DP finds nothing.
-    if (b == r.schedule.min_budget_bytes) break;
-    b = std::max(std::min(b, r.schedule.peak_bytes) - (r.arena_bytes - budget_bytes),
-                 r.schedule.min_budget_bytes);
+    ++attempts;
+    Graph rewritten = apply_remat(g, chain, schedule);
+    const int64_t arena = arena_bytes(rewritten);
+    if (arena <= budget_bytes) {
+      if (!best.schedule.fits || schedule.cost < best.schedule.cost) {
+        best.schedule = schedule;
+        best.graph = std::move(rewritten);
+        best.arena_bytes = arena;
+      }
+      fitted_b = b;
+      if (failed_b < 0) break;  // the first budget tried fits: nothing cheaper can
+    } else {
+      failed_b = b;
+      if (!best.schedule.fits) best.arena_bytes = arena;
+    }
+    // Next: below the schedule's own peak by the excess until something fits (each step lowers
+    // b by at least one byte; the smallest budget's schedule is the last to try); then bisect
+    // between the largest fitting and the smallest failing DP budget for a cheaper schedule:
+    // the chain model and the arena disagree by kernel scratch and placement, not monotonically.
+    if (fitted_b < 0) {
+      if (b == schedule.min_budget_bytes) break;
+      b = std::max(std::min(b, schedule.peak_bytes) - (arena - budget_bytes),
+                   schedule.min_budget_bytes);
+    } else {
+      const int64_t quantum = std::max<int64_t>(schedule.slot_bytes, 1);
+      if (failed_b - fitted_b <= quantum) break;
+      b = fitted_b + (failed_b - fitted_b) / 2;
+    }
   }
-  r.schedule.fits = false;
-  r.schedule.ops.clear();
-  r.schedule.forward_runs.clear();
-  r.schedule.kept.clear();
-  r.schedule.checkpointed.clear();
-  r.schedule.peak_bytes = 0;
-  r.schedule.cost = 0;
-  return r;
+  best.attempts = attempts;
+  if (!best.schedule.fits) {
+    best.schedule = last;
+    RematSchedule& s = best.schedule;
+    s.fits = false;
+    s.ops.clear();
+    s.forward_runs.clear();
+    s.kept.clear();
+    s.checkpointed.clear();
+    s.peak_bytes = 0;
+    s.cost = 0;
+  }
+  return best;
 }
 
 }  // namespace leantrain::graph
