@@ -5,6 +5,7 @@
 #include <string>
 
 #include "leantrain/core/shape.h"
+#include "leantrain/train/trainer.h"
 
 namespace leantrain::cli {
 
@@ -27,5 +28,11 @@ std::string make_run_dir(const std::string& project, const std::string& name);
 
 // Parses "28x28x1" into a shape; throws Error(kInvalidArgument) naming the text.
 Shape parse_shape(const std::string& text);
+
+// The optimizer a --optimizer flag names (adam, adamw, sgd) with Keras' defaults, except
+// learning_rate when > 0 and, for sgd, momentum and nesterov. Throws Error(kInvalidArgument)
+// listing the names otherwise.
+train::Optimizer make_optimizer(const std::string& name, float learning_rate = -1,
+                                float momentum = 0, bool nesterov = false);
 
 }  // namespace leantrain::cli

@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "leantrain/core/error.h"
+#include "leantrain/train/trainer.h"
 
 namespace leantrain::cli {
 
@@ -22,6 +23,29 @@ Shape parse_shape(const std::string& text) {
   }
   LT_CHECK(!dims.empty(), kInvalidArgument, "bad shape '", text, "': expected e.g. 28x28x1");
   return Shape(dims);
+}
+
+train::Optimizer make_optimizer(const std::string& name, float learning_rate, float momentum,
+                                bool nesterov) {
+  if (name == "adam") {
+    train::AdamOptions o;
+    if (learning_rate > 0) o.learning_rate = learning_rate;
+    return train::Adam(o);
+  }
+  if (name == "adamw") {
+    train::AdamWOptions o;
+    if (learning_rate > 0) o.learning_rate = learning_rate;
+    return train::AdamW(o);
+  }
+  if (name == "sgd") {
+    train::SGDOptions o;
+    if (learning_rate > 0) o.learning_rate = learning_rate;
+    o.momentum = momentum;
+    o.nesterov = nesterov;
+    return train::SGD(o);
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown optimizer '" + name + "'; use adam, adamw or sgd");
 }
 
 }  // namespace leantrain::cli

@@ -51,11 +51,7 @@ struct FindBatchArgs {
 using memory::format_iec_bytes;
 
 train::Optimizer make_optimizer(const FindBatchArgs& a) {
-  if (a.optimizer == "adam") return train::Adam();
-  if (a.optimizer == "adamw") return train::AdamW();
-  if (a.optimizer == "sgd") return train::SGD({.momentum = a.momentum});
-  throw Error(ErrorCode::kInvalidArgument,
-              "unknown optimizer '" + a.optimizer + "'; use adam, adamw or sgd");
+  return cli::make_optimizer(a.optimizer, -1, a.momentum);
 }
 
 nn::Model make_model(const FindBatchArgs& a) {

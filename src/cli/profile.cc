@@ -39,11 +39,7 @@ struct ProfileArgs {
 };
 
 train::Optimizer make_optimizer(const ProfileArgs& a) {
-  if (a.optimizer == "adam") return train::Adam();
-  if (a.optimizer == "adamw") return train::AdamW();
-  if (a.optimizer == "sgd") return train::SGD({.momentum = a.momentum});
-  throw Error(ErrorCode::kInvalidArgument,
-              "unknown optimizer '" + a.optimizer + "'; use adam, adamw or sgd");
+  return cli::make_optimizer(a.optimizer, -1, a.momentum);
 }
 
 std::string optimizer_label(const ProfileArgs& a) {

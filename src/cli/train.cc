@@ -67,25 +67,7 @@ class StopAfterSteps final : public train::Callback {
 };
 
 train::Optimizer make_optimizer(const TrainArgs& a) {
-  if (a.optimizer == "adam") {
-    train::AdamOptions o;
-    if (a.learning_rate > 0) o.learning_rate = a.learning_rate;
-    return train::Adam(o);
-  }
-  if (a.optimizer == "adamw") {
-    train::AdamWOptions o;
-    if (a.learning_rate > 0) o.learning_rate = a.learning_rate;
-    return train::AdamW(o);
-  }
-  if (a.optimizer == "sgd") {
-    train::SGDOptions o;
-    if (a.learning_rate > 0) o.learning_rate = a.learning_rate;
-    o.momentum = a.momentum;
-    o.nesterov = a.nesterov;
-    return train::SGD(o);
-  }
-  throw Error(ErrorCode::kInvalidArgument,
-              "unknown optimizer '" + a.optimizer + "'; use adam, adamw or sgd");
+  return cli::make_optimizer(a.optimizer, a.learning_rate, a.momentum, a.nesterov);
 }
 
 void write_report(const std::string& path, const TrainArgs& a, const train::History& history,
