@@ -83,8 +83,11 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
   j["optimizer"] = a.optimizer;
   double images = 0, seconds = 0;
   for (const train::EpochLogs& e : history.epochs) {
-    nlohmann::json row{
-        {"epoch", e.epoch}, {"seconds", e.seconds}, {"images_per_second", e.images_per_second}};
+    nlohmann::json row{{"epoch", e.epoch},
+                       {"seconds", e.seconds},
+                       {"images_per_second", e.images_per_second},
+                       {"steps", e.steps},
+                       {"skipped", e.skipped}};
     for (const auto& [key, value] : e.logs) {
       // Fashion-MNIST validates on its test split.
       row[key.starts_with("val_") && a.data.data == "fashion-mnist" ? "test_" + key.substr(4)

@@ -307,6 +307,8 @@ class BatchSource {
   // Writes the next batch into slots_for(rows) and returns rows; 0 at the end. slots_for may be
   // called more than once; the last call names where the batch is.
   virtual int64_t next(const SlotsFor& slots_for) = 0;
+  // Elements the epoch's pipeline skipped (OnError::kSkip) and the first reasons.
+  virtual data::PipelineStats epoch_stats() const { return {}; }
 };
 
 namespace {
@@ -373,7 +375,9 @@ class DatasetBatches final : public BatchSource {
     std::copy(labels.begin(), labels.end(), slots.labels);
     return rows;
   }
-  const data::Iterator& iterator() const { return *iterator_; }
+  data::PipelineStats epoch_stats() const override {
+    return iterator_.has_value() ? iterator_->stats() : data::PipelineStats{};
+  }
 
  private:
   data::BatchDestination destination(const Slots& slots, int64_t rows) const {
@@ -1525,6 +1529,14 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
       std::snprintf(extra, sizeof extra, " - %.0f img/s - peak_rss: %s", e.images_per_second,
                     memory::readable_bytes(memory::peak_rss_bytes()).c_str());
       bar.update(b, as_pairs(logs), extra, true);
+    }
+    // Elements a skipping pipeline dropped this epoch: counted and reported, never silent.
+    const data::PipelineStats pipeline = train.epoch_stats();
+    if (pipeline.skipped > 0) {
+      e.skipped = pipeline.skipped;
+      out << "Skipped " << pipeline.skipped << " bad input element(s) this epoch";
+      for (const std::string& reason : pipeline.skipped_reasons) out << "\n  " << reason;
+      out << "\n";
     }
     history.epochs.push_back(std::move(e));
   }

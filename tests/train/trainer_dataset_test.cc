@@ -174,6 +174,33 @@ TEST(TrainerDatasetTest, BadDatasetsAreRefusedWithClearErrors) {
                Error);
 }
 
+TEST(TrainerDatasetTest, SkippedBadElementsAreCountedAndReportedEachEpoch) {
+  const data::LabeledImages train = quadrant_images(64, 1);
+  // Every 16th element fails to "decode"; with OnError::kSkip it is dropped, not trained on.
+  const data::Dataset ds =
+      data::labeled_images_dataset(train)
+          .map(
+              [](data::Element e, const data::ElementContext& ctx) {
+                if (ctx.index % 16 == 0) {
+                  throw Error(ErrorCode::kDataLoss,
+                              "image " + std::to_string(ctx.index) + ": truncated");
+                }
+                return scaled(std::move(e));
+              },
+              {.on_error = data::OnError::kSkip})
+          .batch(20);
+  Trainer t(small_cnn(), {.seed = 3});
+  std::ostringstream out;
+  const History h = t.fit(ds, {.epochs = 2, .out = &out});
+  ASSERT_EQ(h.epochs.size(), 2u);
+  EXPECT_EQ(h.epochs[0].skipped, 4);
+  EXPECT_EQ(h.epochs[1].skipped, 4);
+  EXPECT_EQ(t.iterations(), 2 * 3);  // 60 elements: batches of 20
+  EXPECT_NE(out.str().find("Skipped 4 bad input element(s) this epoch\n  image 0: truncated"),
+            std::string::npos)
+      << out.str();
+}
+
 TEST(TrainerDatasetTest, PlanCountsThePipelineBuffers) {
   const data::LabeledImages train = quadrant_images(64, 1);
   Trainer t(small_cnn(), {.seed = 3});

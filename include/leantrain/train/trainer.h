@@ -216,6 +216,7 @@ struct EpochLogs {
   double seconds = 0;            // wall time of the training steps (validation excluded)
   double images_per_second = 0;  // training images / seconds
   int64_t steps = 0;             // training steps run in the epoch
+  int64_t skipped = 0;           // input elements a Dataset's OnError::kSkip dropped
   // The value of `key`, or NaN when the epoch has none.
   double get(const std::string& key) const;
 };
