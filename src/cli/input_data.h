@@ -10,8 +10,8 @@
 #include "leantrain/core/shape.h"
 #include "leantrain/data/dataset.h"
 #include "leantrain/data/directory_dataset.h"
-#include "leantrain/data/image.h"
 #include "leantrain/data/idx.h"
+#include "leantrain/data/image.h"
 
 namespace leantrain::cli {
 

@@ -14,11 +14,6 @@ namespace {
 
 constexpr int32_t kNoStage = -1;
 
-// Graph offers no mutable node: apply_remat sets fields add_node() does not take (recomputed,
-// and a node name add_node() could not give its outputs' default names under). The Graph object
-// is not const, so the cast is well defined.
-Node& mutable_node(Graph& g, NodeId n) { return const_cast<Node&>(g.node(n)); }
-
 // The graph under construction: original values mapped to their latest copies, and the names
 // every node output gets once all nodes are in.
 class Rewriter {
@@ -77,7 +72,7 @@ class Rewriter {
                "'s variant without side effects still writes its inputs");
     }
     const NodeId id = add(op, node, fresh_name(node.name + suffix), -1);
-    mutable_node(out_, id).recomputed = true;
+    out_.node(id).recomputed = true;
     const std::vector<ValueId>& outs = out_.node(id).outputs;
     for (size_t i = 0; i < outs.size(); ++i) {
       const Value& original = g_.value(node.outputs[i]);
@@ -131,7 +126,7 @@ class Rewriter {
     const std::string add_as = free ? name : out_.unique_name("\x01remat/node/" + name);
     out_.add_node(op, std::move(inputs), add_as, node.phase, node.layer, forward_of);
     const NodeId id = out_.num_nodes() - 1;
-    if (!free) mutable_node(out_, id).name = name;
+    if (!free) out_.node(id).name = name;
     LT_CHECK(out_.node(id).outputs.size() == node.outputs.size(), kInternal, "apply_remat: '",
              node.name, "' has ", node.outputs.size(), " outputs but its op infers ",
              out_.node(id).outputs.size());

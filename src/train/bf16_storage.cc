@@ -53,10 +53,6 @@ bool view_read_in_backward(const Graph& g, const std::vector<std::vector<NodeId>
   return false;
 }
 
-// Graph offers no mutable node; the rewrite restores names and flags add_node() does not take.
-// The Graph object is not const, so the cast is well defined.
-Node& mutable_node(Graph& g, NodeId n) { return const_cast<Node&>(g.node(n)); }
-
 }  // namespace
 
 int64_t Bf16StoragePlan::converted_values() const {
@@ -233,8 +229,8 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
              node.outputs.size(), " outputs but its op infers ", outs.size());
     const NodeId id = out.num_nodes() - 1;
     LT_ASSERT(id == new_id[static_cast<size_t>(n)]);
-    mutable_node(out, id).name = node.name;
-    mutable_node(out, id).recomputed = node.recomputed;
+    out.node(id).name = node.name;
+    out.node(id).recomputed = node.recomputed;
     for (size_t i = 0; i < outs.size(); ++i) {
       const Value& original = g.value(node.outputs[i]);
       out.rename(outs[i], original.name);

@@ -783,13 +783,6 @@ Error Trainer::out_of_budget(const BatchPlan& plan) {
 
 namespace {
 
-// Graph offers no mutable node; the rebuilt micro-batch graph gives each copied node its own name
-// back after adding it under a name no value can hold. The Graph is not const, so the cast is
-// well defined (as in graph/remat_rewrite.cc).
-graph::Node& mutable_node(graph::Graph& g, graph::NodeId n) {
-  return const_cast<graph::Node&>(g.node(n));
-}
-
 // The micro-batch sizes of a batch of `rows` under k micro-batches: ceil(rows / k) each, the last
 // the remainder (k of rows / k when k divides rows).
 std::vector<int64_t> micro_split(int64_t rows, int k) {
@@ -858,8 +851,8 @@ graph::Graph Trainer::build_micro_graph(int64_t rows, int64_t batch_rows) const 
                  node.layer, forward_of);
     const graph::NodeId id = out.num_nodes() - 1;
     node_map[static_cast<size_t>(n)] = id;
-    mutable_node(out, id).name = node.name;
-    mutable_node(out, id).recomputed = node.recomputed;
+    out.node(id).name = node.name;
+    out.node(id).recomputed = node.recomputed;
     const std::vector<ValueId> outs = out.node(id).outputs;
     LT_CHECK(outs.size() == node.outputs.size(), kInternal, "micro-batch graph: '", node.name,
              "' has ", node.outputs.size(), " outputs but its op infers ", outs.size());

@@ -71,6 +71,9 @@ class Graph {
   const Value& value(ValueId id) const { return values_.at(static_cast<size_t>(id)); }
   Value& value(ValueId id) { return values_.at(static_cast<size_t>(id)); }
   const Node& node(NodeId id) const { return nodes_.at(static_cast<size_t>(id)); }
+  // For rewrites that copy a node and then adjust it (its name, Node::recomputed); its inputs and
+  // outputs must stay as add_node made them.
+  Node& node(NodeId id) { return nodes_.at(static_cast<size_t>(id)); }
   const std::vector<Value>& values() const { return values_; }
   const std::vector<Node>& nodes() const { return nodes_; }
   int32_t num_values() const { return static_cast<int32_t>(values_.size()); }
