@@ -26,15 +26,23 @@ Window2D make_window(const ConvAttrs& a, const Shape& src) {
   if (a.padding == Padding::kSame) {
     kernels::same_padding(src[1], a.kernel_h, a.stride_h, a.dilation_h, &w.pad_top, &w.pad_bottom);
     kernels::same_padding(src[2], a.kernel_w, a.stride_w, a.dilation_w, &w.pad_left, &w.pad_right);
+  } else {
+    w.pad_top = a.pad_top;
+    w.pad_bottom = a.pad_bottom;
+    w.pad_left = a.pad_left;
+    w.pad_right = a.pad_right;
   }
   return w;
 }
 
 Shape conv_dst_shape(const ConvAttrs& a, const Shape& src, int64_t out_channels) {
   const bool same = a.padding == Padding::kSame;
-  return Shape{
-      src[0], kernels::conv_output_size(src[1], a.kernel_h, a.stride_h, a.dilation_h, same),
-      kernels::conv_output_size(src[2], a.kernel_w, a.stride_w, a.dilation_w, same), out_channels};
+  return Shape{src[0],
+               kernels::conv_output_size(src[1] + a.pad_top + a.pad_bottom, a.kernel_h, a.stride_h,
+                                         a.dilation_h, same),
+               kernels::conv_output_size(src[2] + a.pad_left + a.pad_right, a.kernel_w, a.stride_w,
+                                         a.dilation_w, same),
+               out_channels};
 }
 
 const char* conv_name(bool depthwise) { return depthwise ? "DepthwiseConv2D" : "Conv2D"; }
@@ -132,6 +140,8 @@ class ConvOp final : public graph::Op {
  public:
   ConvOp(ConvAttrs attrs, bool depthwise) : attrs_(attrs), depthwise_(depthwise) {}
   std::string type() const override { return conv_name(depthwise_); }
+  const ConvAttrs& attrs() const { return attrs_; }
+  bool depthwise() const { return depthwise_; }
 
   std::vector<TensorSpec> infer(std::span<const TensorSpec> in) const override {
     check_arity(type(), in, 2, 3);
@@ -221,9 +231,33 @@ void check_attrs(const ConvAttrs& a, const char* op) {
   LT_CHECK((a.stride_h == 1 && a.stride_w == 1) || (a.dilation_h == 1 && a.dilation_w == 1),
            kInvalidArgument, op,
            ": strides > 1 together with dilation_rate > 1 is not supported (as in Keras)");
+  LT_CHECK(a.pad_top >= 0 && a.pad_bottom >= 0 && a.pad_left >= 0 && a.pad_right >= 0,
+           kInvalidArgument, op, ": explicit padding must not be negative");
+  LT_CHECK(a.padding == Padding::kValid ||
+               (a.pad_top == 0 && a.pad_bottom == 0 && a.pad_left == 0 && a.pad_right == 0),
+           kInvalidArgument, op, ": explicit padding goes with padding='valid' only");
 }
 
 }  // namespace
+
+OpPtr conv_with_input_padding(const graph::Op& op, const kernels::Pad2D& pad) {
+  const auto* conv = dynamic_cast<const ConvOp*>(&op);
+  if (conv == nullptr || conv->attrs().padding != Padding::kValid) return nullptr;
+  ConvAttrs a = conv->attrs();
+  a.pad_top += pad.top;
+  a.pad_bottom += pad.bottom;
+  a.pad_left += pad.left;
+  a.pad_right += pad.right;
+  // A pad as wide as the window would give outputs that read zeros only; oneDNN's kernels do not
+  // all take that, and no Keras model does it.
+  const int64_t extent_h = a.dilation_h * (a.kernel_h - 1) + 1;
+  const int64_t extent_w = a.dilation_w * (a.kernel_w - 1) + 1;
+  if (std::max(a.pad_top, a.pad_bottom) >= extent_h ||
+      std::max(a.pad_left, a.pad_right) >= extent_w) {
+    return nullptr;
+  }
+  return std::make_shared<ConvOp>(a, conv->depthwise());
+}
 
 Padding parse_padding(const std::string& name) {
   std::string lower = name;

@@ -41,6 +41,7 @@ class ZeroPadOp final : public graph::Op {
  public:
   explicit ZeroPadOp(Pad2D pad) : pad_(pad) {}
   std::string type() const override { return "ZeroPadding2D"; }
+  const Pad2D& pad() const { return pad_; }
   std::vector<TensorSpec> infer(std::span<const TensorSpec> in) const override {
     check_arity(type(), in, 1, 1);
     check_f32(type(), "input", in[0], 4);
@@ -147,6 +148,13 @@ class ConcatOp final : public graph::Op {
 };
 
 }  // namespace
+
+bool zero_pad2d_amounts(const graph::Op& op, Pad2D* pad) {
+  const auto* zero_pad = dynamic_cast<const ZeroPadOp*>(&op);
+  if (zero_pad == nullptr) return false;
+  *pad = zero_pad->pad();
+  return true;
+}
 
 OpPtr zero_pad2d(int64_t top, int64_t bottom, int64_t left, int64_t right) {
   LT_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, kInvalidArgument,

@@ -51,17 +51,15 @@ TEST(RematChainTest, MobileNetV2StagesFollowItsInvertedResidualBlocks) {
   // - stem: [Conv1], [bn_Conv1, Conv1_relu]                                               2
   // - block 0 (no expansion, stride 1, 16 -> 8 channels at alpha 0.35, no residual):
   //   [depthwise], [BN, relu], [project], [project_BN]                                    4
-  // - blocks 1, 3, 6, 13 (stride 2: no residual): [expand], [BN, relu], [pad] (the
-  //   depthwise backward reads the padded tensor), [depthwise], [BN, relu], [project],
-  //   [project_BN]                                                                  4 x 7 = 28
-  // - blocks 10 and 16 (stride 1 but the channels change: no residual): the same without
-  //   the pad                                                                       2 x 6 = 12
+  // - blocks 1, 3, 6, 13 (stride 2: no residual): [expand], [BN, relu], [depthwise] (its
+  //   ZeroPadding2D is folded into it: no node), [BN, relu], [project], [project_BN]  4 x 6 = 24
+  // - blocks 10 and 16 (stride 1 but the channels change: no residual): the same       2 x 6 = 12
   // - blocks 2, 4, 5, 7, 8, 9, 11, 12, 14, 15 (stride 1, same channels: an Add): between
   //   the block input and the Add two tensors are live, so each block is one stage      10
   // - head: [Conv_1], [Conv_1_bn, out_relu], [global pooling], [predictions]              4
   // - the loss                                                                            1
-  // 2 + 4 + 28 + 12 + 10 + 4 + 1 = 61.
-  ASSERT_EQ(c.stages.size(), 61u);
+  // 2 + 4 + 24 + 12 + 10 + 4 + 1 = 57.
+  ASSERT_EQ(c.stages.size(), 57u);
   EXPECT_EQ(c.stages.back().name, "loss");
 
   // Every forward stage lies inside one group, and the groups come in order, each once: the
@@ -81,8 +79,8 @@ TEST(RematChainTest, MobileNetV2StagesFollowItsInvertedResidualBlocks) {
   expected_groups.push_back("head");
   EXPECT_EQ(groups, expected_groups);
   const std::map<std::string, size_t> expected_counts = {
-      {"stem", 2},     {"block_0", 4},  {"block_1", 7},  {"block_3", 7}, {"block_6", 7},
-      {"block_13", 7}, {"block_10", 6}, {"block_16", 6}, {"head", 4}};
+      {"stem", 2},     {"block_0", 4},  {"block_1", 6},  {"block_3", 6}, {"block_6", 6},
+      {"block_13", 6}, {"block_10", 6}, {"block_16", 6}, {"head", 4}};
   for (const auto& [group, count] : expected_counts) {
     EXPECT_EQ(stages_of[group].size(), count) << group;
   }

@@ -1,0 +1,92 @@
+// fold_zero_padding: ZeroPadding2D nodes folded into the convolutions that read them.
+#include <vector>
+
+#include "ops/op_util.h"
+#include "ops/ops.h"
+
+namespace leantrain::ops {
+
+using graph::Graph;
+using graph::Node;
+using graph::NodeId;
+using graph::Value;
+using graph::ValueId;
+
+int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
+  // Readers of each value, as (node, input index).
+  std::vector<std::vector<std::pair<NodeId, size_t>>> readers(static_cast<size_t>(g.num_values()));
+  for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    const std::vector<ValueId>& in = g.node(n).inputs;
+    for (size_t i = 0; i < in.size(); ++i) readers[static_cast<size_t>(in[i])].push_back({n, i});
+  }
+  // Per node: the op it runs in the new graph (null: left out, a folded pad).
+  std::vector<std::shared_ptr<const graph::Op>> op_of(static_cast<size_t>(g.num_nodes()));
+  std::vector<ValueId> source(static_cast<size_t>(g.num_values()));  // what a node reads instead
+  for (ValueId v = 0; v < g.num_values(); ++v) source[static_cast<size_t>(v)] = v;
+  int folded = 0;
+  for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    const Node& node = g.node(n);
+    if (op_of[static_cast<size_t>(n)] == nullptr) op_of[static_cast<size_t>(n)] = node.op;
+    kernels::Pad2D pad;
+    if (!zero_pad2d_amounts(*node.op, &pad)) continue;
+    const ValueId padded = node.outputs[0];
+    const auto& r = readers[static_cast<size_t>(padded)];
+    if (g.value(padded).is_output || r.size() != 1 || r[0].second != 0) continue;
+    const NodeId conv = r[0].first;
+    if (op_of[static_cast<size_t>(conv)] != nullptr) continue;  // already given an op
+    OpPtr with_pad = conv_with_input_padding(*g.node(conv).op, pad);
+    if (with_pad == nullptr) continue;
+    op_of[static_cast<size_t>(n)] = nullptr;
+    op_of[static_cast<size_t>(conv)] = std::move(with_pad);
+    source[static_cast<size_t>(padded)] = node.inputs[0];
+    ++folded;
+  }
+  if (folded == 0) return 0;
+
+  // Rebuild in the original value order (producer-less values and nodes interleaved as they
+  // were added), so that the arena planner sees the same order.
+  Graph out;
+  std::vector<ValueId> id_of(static_cast<size_t>(g.num_values()), graph::kNoValue);
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const Value& value = g.value(v);
+    if (value.producer < 0) {
+      id_of[static_cast<size_t>(v)] =
+          out.add_value(value.name, value.spec, value.kind, value.layer);
+      out.value(id_of[static_cast<size_t>(v)]).is_output = value.is_output;
+      continue;
+    }
+    const Node& node = g.node(value.producer);
+    if (node.outputs[0] != v || op_of[static_cast<size_t>(value.producer)] == nullptr) continue;
+    std::vector<ValueId> inputs;
+    for (ValueId in : node.inputs) {
+      inputs.push_back(id_of[static_cast<size_t>(source[static_cast<size_t>(in)])]);
+    }
+    const std::vector<ValueId> outs =
+        out.add_node(op_of[static_cast<size_t>(value.producer)], std::move(inputs), node.name,
+                     node.phase, node.layer);
+    LT_CHECK(outs.size() == node.outputs.size(), kInternal, "fold_zero_padding: '", node.name,
+             "' has ", node.outputs.size(), " outputs, its folded op ", outs.size());
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const Value& original = g.value(node.outputs[i]);
+      Value& copy = out.value(outs[i]);
+      LT_CHECK(copy.spec.shape == original.spec.shape, kInternal, "fold_zero_padding: '", node.name,
+               "' output ", i, " changed shape from ", original.spec.shape.to_string(), " to ",
+               copy.spec.shape.to_string());
+      if (copy.name != original.name) out.rename(outs[i], original.name);
+      copy.kind = original.kind;
+      copy.layer = original.layer;
+      copy.is_output = original.is_output;
+      id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
+    }
+  }
+  for (ValueId& id : ids) {
+    const ValueId mapped = id_of.at(static_cast<size_t>(id));
+    LT_CHECK(mapped != graph::kNoValue, kInvalidArgument, "fold_zero_padding: '", g.value(id).name,
+             "' is the output of a folded ZeroPadding2D");
+    id = mapped;
+  }
+  g = std::move(out);
+  return folded;
+}
+
+}  // namespace leantrain::ops
