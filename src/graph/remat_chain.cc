@@ -54,15 +54,23 @@ Facts graph_facts(const Graph& g) {
   return f;
 }
 
+// A storage written outside the nodes stage_peak() runs and live when they start: its bytes and
+// the node after which it dies (-1: it outlives them).
+struct ExternalStorage {
+  int64_t bytes = 0;
+  NodeId dies_after = -1;
+};
+
 // Peak bytes of the storages the nodes of one stage write, running `nodes` in order with the
 // planner's rules: a value lives from its writer to its last reader among `nodes` (to the end
 // when `survives`), a view shares its source's storage, an op with an in-place input writes over
-// it when it dies at that op. Storages written outside `nodes` are "external" (counted by the
-// caller); an in-place op may write over an external storage only when `may_take_external`
-// says so.
+// it when it dies at that op. Storages written outside `nodes` are "external": counted by the
+// caller, except those in `externals`, which count from the start until they die; an in-place op
+// may write over an external storage only when `may_take_external` says so.
 template <typename Survives, typename MayTakeExternal>
 int64_t stage_peak(const Facts& f, const std::vector<NodeId>& nodes, const Survives& survives,
-                   const MayTakeExternal& may_take_external) {
+                   const MayTakeExternal& may_take_external,
+                   const std::vector<ExternalStorage>& externals = {}) {
   const Graph& g = *f.g;
   std::vector<int32_t> pos_of(static_cast<size_t>(g.num_nodes()), -1);
   for (size_t p = 0; p < nodes.size(); ++p)
@@ -81,6 +89,7 @@ int64_t stage_peak(const Facts& f, const std::vector<NodeId>& nodes, const Survi
   std::vector<int64_t> storage_bytes;
   std::vector<int32_t> storage_end;
   int64_t live = 0, peak = 0;
+  for (const ExternalStorage& e : externals) live += e.bytes;
   for (size_t p = 0; p < nodes.size(); ++p) {
     const Node& node = g.node(nodes[p]);
     const int32_t here = static_cast<int32_t>(p);
@@ -117,6 +126,9 @@ int64_t stage_peak(const Facts& f, const std::vector<NodeId>& nodes, const Survi
     peak = std::max(peak, live);
     for (size_t s = 0; s < storage_end.size(); ++s) {
       if (storage_end[s] == here) live -= storage_bytes[s];
+    }
+    for (const ExternalStorage& e : externals) {
+      if (e.dies_after == nodes[p]) live -= e.bytes;
     }
   }
   return peak;
@@ -460,7 +472,48 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
       return g.value(r).producer >= 0 && !g.value(r).is_output &&
              f.last_reader_of_root[static_cast<size_t>(r)] == at;
     };
-    st.backward_temp_bytes = stage_peak(f, st.backward_nodes, read_by_earlier_stage, dies_here);
+    // The model counts kept_bytes and grad_bytes whole until the stage's backward ends; the
+    // arena frees each at its last read. So the peak is simulated with them as external
+    // storages: a kept tensor whose last reader ran before this backward (a later stage's,
+    // such as a convolution output that only the next BatchNormalization's backward reads) is
+    // dead from the start, and one whose last reader is here (the ReLU6 output its backward
+    // reads first) dies there. The temp is what the model must add to kept + grad to reach
+    // that peak (0 when the peak is below them).
+    const NodeId first_backward = st.backward_nodes.empty() ? -1 : st.backward_nodes.front();
+    const std::set<NodeId> backward_here(st.backward_nodes.begin(), st.backward_nodes.end());
+    const auto dies_after = [&](ValueId r) {
+      const NodeId last = f.last_reader_of_root[static_cast<size_t>(r)];
+      return backward_here.contains(last) ? last : NodeId{-1};
+    };
+    std::vector<ExternalStorage> externals;
+    for (ValueId r : kept) {
+      if (first_backward >= 0 && f.last_reader_of_root[static_cast<size_t>(r)] >= first_backward) {
+        externals.push_back({bytes_of(g.value(r)), dies_after(r)});
+      }
+    }
+    // The gradients handed in: storages this backward reads that an earlier-running backward
+    // node wrote. The model's grad_bytes may count more (contributions passing through): those
+    // stay live to the end.
+    std::set<ValueId> grads_in;
+    for (NodeId n : st.backward_nodes) {
+      for (ValueId v : g.node(n).inputs) {
+        const ValueId r = f.root[static_cast<size_t>(v)];
+        const NodeId producer = g.value(r).producer;
+        if (f.local(v) && producer >= 0 && !backward_here.contains(producer) &&
+            g.node(producer).phase == Phase::kBackward) {
+          grads_in.insert(r);
+        }
+      }
+    }
+    int64_t grads_known = 0;
+    for (ValueId r : grads_in) {
+      externals.push_back({bytes_of(g.value(r)), dies_after(r)});
+      grads_known += externals.back().bytes;
+    }
+    if (grads_known < st.grad_bytes) externals.push_back({st.grad_bytes - grads_known, -1});
+    const int64_t peak_backward =
+        stage_peak(f, st.backward_nodes, read_by_earlier_stage, dies_here, externals);
+    st.backward_temp_bytes = std::max<int64_t>(0, peak_backward - st.kept_bytes - st.grad_bytes);
 
     const auto cost = [&](NodeId n) {
       return options.node_seconds.empty() ? estimate_node_flops(g, n)

@@ -403,9 +403,13 @@ TEST(ExtractChainTest, DenseChainGivesOneStagePerNode) {
   EXPECT_EQ(c.stages[1].grad_bytes, out[1]);
   EXPECT_EQ(c.stages[2].grad_bytes, out[2]);
   EXPECT_EQ(c.stages[3].grad_bytes, 0);
-  // Each backward writes the gradient of its input; the loss writes it over the dying logits.
-  EXPECT_EQ(c.stages[1].backward_temp_bytes, out[0]);
-  EXPECT_EQ(c.stages[2].backward_temp_bytes, out[1]);
+  // Each backward writes the gradient of its input while its output's gradient is still read;
+  // its kept output already died in the next stage's backward (the next dense's backward-weights
+  // read it last). Peak: both gradients; the model adds to its kept + grad (twice the output)
+  // only what exceeds them: input - output, or nothing. The loss writes its gradient over the
+  // dying logits.
+  EXPECT_EQ(c.stages[1].backward_temp_bytes, std::max<int64_t>(0, out[0] - out[1]));
+  EXPECT_EQ(c.stages[2].backward_temp_bytes, std::max<int64_t>(0, out[1] - out[2]));
   EXPECT_EQ(c.stages[3].backward_temp_bytes, 0);
   EXPECT_EQ(c.stages[0].backward_temp_bytes, 0);  // only the weight gradient (persistent)
   // 2 FLOPs per multiply-add; x needs no gradient, so d1 has no backward-data product.
@@ -518,9 +522,12 @@ TEST(ExtractChainTest, ResidualBlockIsOneStage) {
   EXPECT_EQ(block.forward_temp_bytes, wide);
   // Keeping all: r (wide) stays, so s and y are live beside it: wide + 2 narrow, above kept.
   EXPECT_EQ(block.forward_all_temp_bytes, narrow);
-  // Backward: d3's backward-data (wide), relu's backward over it, d2's backward-data (narrow)
-  // while the wide gradient is still read: wide + narrow.
-  EXPECT_EQ(block.backward_temp_bytes, wide + narrow);
+  // Backward, each kept tensor dying at its last read: at the start r and y's gradient are live
+  // (y, kept for d4's backward, died there); d3's backward-data adds r's gradient (wide): 2 wide
+  // + narrow, the peak; relu's backward writes over it and r dies; d2's backward-data adds a
+  // narrow gradient: wide + 2 narrow. Above the model's kept + grad (wide + 2 narrow): wide -
+  // narrow.
+  EXPECT_EQ(block.backward_temp_bytes, wide - narrow);
   // Gradients: d4 gets the loss's gradient of z; the block gets y's; the stage before the block
   // gets two contributions for h (y's gradient through the Add, and d2's backward-data), which
   // autodiff sums there: that sum is a backward node of stage 0.

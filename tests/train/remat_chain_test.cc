@@ -13,6 +13,7 @@
 #include "leantrain/graph/autodiff.h"
 #include "leantrain/graph/remat.h"
 #include "leantrain/nn/zoo.h"
+#include "leantrain/runtime/program.h"
 #include "ops/ops.h"
 
 namespace leantrain::graph {
@@ -171,6 +172,31 @@ TEST(RematChainTest, EfficientNetB0ResidualBlocksAreOneStageEach) {
   const RematSchedule s = solve_remat(c, (keep_all + min_remat_budget_bytes(c)) / 2);
   ASSERT_TRUE(s.fits);
   EXPECT_GT(s.extra_cost(), 0);
+}
+
+TEST(RematChainTest, ModelPeaksMatchThePlannedArenasOfMobileNetV2) {
+  // The memory model frees kept tensors and gradients at their last reads, as the arena does, so
+  // its peaks are the planned arenas' (reference kernels: no scratch; the arena adds only its
+  // placement overhead). Counting a stage's kept tensors whole until its backward ends
+  // over-counted the smallest schedule by a third and left the cheaper schedules between the
+  // two unused.
+  const nn::Model model = nn::make_model("mobilenet_v2", Shape{64, 64, 3}, 10);
+  const Graph g = training_graph(model, 4);
+  const Chain c = extract_chain(g);
+  const auto arena = [&](const RematSchedule& s) {
+    return static_cast<double>(
+        runtime::planned_arena_bytes(apply_remat(g, c, s), KernelChoice::kReference));
+  };
+  const int64_t keep_all = simulate_remat(c, keep_all_schedule(c)).peak_bytes;
+  const int64_t smallest = min_remat_budget_bytes(c);
+  for (const int64_t budget : {keep_all, (keep_all + smallest) / 2, smallest}) {
+    const RematSchedule s = solve_remat(c, budget);
+    ASSERT_TRUE(s.fits) << budget;
+    const double planned = arena(s);
+    // Never below the arena by more than the placement overhead, never far above it.
+    EXPECT_GE(static_cast<double>(s.peak_bytes), 0.98 * planned) << budget;
+    EXPECT_LE(static_cast<double>(s.peak_bytes), 1.03 * planned) << budget;
+  }
 }
 
 }  // namespace

@@ -22,8 +22,10 @@
 //   then kept_bytes and grad_bytes of s are freed and grad_bytes of stage s-1 is live (nothing
 //   for s = 0). The step starts with grad_bytes of the last stage live (0 for a loss).
 // - kFree(s): drops the checkpoint that is stage s's output.
-// Kernel scratch space is not counted (the arena planner adds it); the model keeps a stage's
-// kept_bytes whole until its backward ends, where the arena frees each tensor at its last read.
+// Kernel scratch space is not counted (the arena planner adds it). The bookkeeping keeps a
+// stage's kept_bytes and grad_bytes whole until its backward ends; the arena frees each tensor
+// at its last read, and backward_temp_bytes is measured that way (so a kept tensor that dies
+// early, or was dead before the backward began, lowers the stage's backward peak).
 #pragma once
 
 #include <cstdint>
@@ -53,7 +55,8 @@ struct ChainStage {
   int64_t forward_temp_bytes = 0;      // peak above output_bytes of a run keeping the output
   int64_t forward_all_temp_bytes = 0;  // peak above kept_bytes of a run keeping all
   // Peak above grad_bytes + kept_bytes while the backward runs, including the gradient it hands
-  // to the previous stage.
+  // to the previous stage; simulated with each kept tensor and incoming gradient freed at its
+  // last read (0 when the peak stays below grad_bytes + kept_bytes).
   int64_t backward_temp_bytes = 0;
 
   // --- Where the stage comes from (empty for a chain built by hand).
