@@ -19,8 +19,12 @@ Figures per run: images/s over the N steps (the first step included for both), t
 peak RSS (VmHWM) and, for leantrain, the predicted peak against the measured one (peak RSS minus
 the RSS before the model was built, as `train` reports it).
 
+With bf16 storage (--bf16, on by default): its images/s and peak, and its per-step losses
+against keep-all's (derived from the batch-end running means). The 0.35 P run's loss curve is
+compared with keep-all's bit for bit.
+
 Usage: bench/mobilenet_v2_vs_pytorch.py [--steps 10] [--batch-sizes 8,16,32]
-       [--budget-fraction 0.35] [--report FILE]
+       [--budget-fraction 0.35] [--no-bf16] [--report FILE]
 """
 import argparse
 import json
@@ -78,8 +82,8 @@ def run(cmd, env):
     return proc.stdout
 
 
-def leantrain(batch, steps, threads, tmp, budget=None):
-    report = os.path.join(tmp, f"lt-{batch}-{budget or 'all'}.json")
+def leantrain(batch, steps, threads, tmp, budget=None, bf16=False):
+    report = os.path.join(tmp, f"lt-{batch}-{budget or 'all'}{'-bf16' if bf16 else ''}.json")
     cmd = [LEANTRAIN, "train", "--model", "mobilenet_v2", "--data", "synthetic:224x224x3:1000",
            "--batch-size", str(batch), "--synthetic-batches", str(steps), "--steps", str(steps),
            "--epochs", "1", "--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.01",
@@ -87,6 +91,8 @@ def leantrain(batch, steps, threads, tmp, budget=None):
            "--report", report]
     if budget:
         cmd += ["--memory-budget", str(budget)]
+    if bf16:
+        cmd += ["--bf16-storage"]
     out = run(cmd, dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE"))
     with open(report) as f:
         r = json.load(f)
@@ -103,6 +109,12 @@ def pytorch(batch, steps, threads, mode, tmp):
         return json.load(f)
 
 
+def step_losses(r):
+    """Per-step losses from the running means Keras' batch-end logs report (equal batches)."""
+    m = r["batch_end_losses"]
+    return [m[0]] + [(k + 1) * m[k] - k * m[k - 1] for k in range(1, len(m))]
+
+
 def mib(b):
     return f"{b / 2**20:,.0f} MiB"
 
@@ -115,6 +127,8 @@ def main():
     ap.add_argument("--batch-sizes", default="8,16,32")
     ap.add_argument("--budget-fraction", type=float, default=0.35)
     ap.add_argument("--skip-pytorch", action="store_true")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run keep-all with bf16 storage at the largest batch")
     ap.add_argument("--report", default=os.path.join(ROOT, "build", "mobilenet_v2_vs_pytorch.json"))
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="leantrain-mnv2-")
@@ -130,6 +144,8 @@ def main():
         budget = int(keep["predicted_peak_bytes"] * args.budget_fraction)
         results["leantrain"]["budget"] = leantrain(largest, args.steps, args.threads, tmp, budget)
         results["budget_bytes"] = budget
+    if args.bf16:
+        results["leantrain"]["bf16"] = leantrain(largest, args.steps, args.threads, tmp, bf16=True)
     if not args.skip_pytorch:
         for mode in ("channels_last", "default", "checkpoint"):
             results["pytorch"][mode] = pytorch(largest, args.steps, args.threads, mode, tmp)
@@ -151,6 +167,20 @@ def main():
         print(f"budget {mib(results['budget_bytes'])}: plan {r.get('plan', '?')}, predicted "
               f"{mib(r['predicted_peak_bytes'])}, measured {mib(r['measured_peak_bytes'])}, "
               f"step time {keep['images_per_second'] / r['images_per_second']:.2f}x keep-all's")
+        same = r["batch_end_losses"] == keep["batch_end_losses"]
+        results["budget_losses_bitwise_equal"] = same
+        print(f"  loss curve over {len(keep['batch_end_losses'])} steps "
+              f"{'bitwise identical to' if same else 'DIFFERS from'} keep-all's")
+    if "bf16" in results["leantrain"]:
+        r = results["leantrain"]["bf16"]
+        rows.append((f"leantrain bf16 storage b{largest}", r))
+        ref, got = step_losses(keep), step_losses(r)
+        worst = max(abs(g - e) / abs(e) for g, e in zip(got, ref))
+        results["bf16_max_relative_loss_difference"] = worst
+        print(f"bf16 storage: predicted {mib(r['predicted_peak_bytes'])}, measured "
+              f"{mib(r['measured_peak_bytes'])}, step time "
+              f"{keep['images_per_second'] / r['images_per_second']:.2f}x keep-all's; per-step "
+              f"loss over {len(got)} steps within {worst:.3%} of keep-all's (largest)")
     for mode, r in results["pytorch"].items():
         rows.append((f"PyTorch {mode} b{largest}", r))
     print(f"\n{'run':<30}{'images/s':>10}{'peak RSS':>12}")

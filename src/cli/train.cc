@@ -66,13 +66,26 @@ class StopAfterSteps final : public train::Callback {
   int64_t steps_;
 };
 
+// Records the loss Keras' on_train_batch_end reports (the running mean over the epoch so far)
+// after every step, for the report: two plans' loss curves can be compared step by step.
+class BatchLossLog final : public train::Callback {
+ public:
+  void on_train_batch_end(train::Trainer&, int64_t, const train::Logs& logs) override {
+    losses_.push_back(logs.at("loss"));
+  }
+  const std::vector<double>& losses() const { return losses_; }
+
+ private:
+  std::vector<double> losses_;
+};
+
 train::Optimizer make_optimizer(const TrainArgs& a) {
   return cli::make_optimizer(a.optimizer, a.learning_rate, a.momentum, a.nesterov);
 }
 
 void write_report(const std::string& path, const TrainArgs& a, const train::History& history,
-                  const train::MemoryReport& plan, int64_t measured, int64_t baseline,
-                  int64_t engine_bytes) {
+                  const BatchLossLog& batch_losses, const train::MemoryReport& plan,
+                  int64_t measured, int64_t baseline, int64_t engine_bytes) {
   nlohmann::json j;
   j["framework"] = "leantrain";
   j["model"] = a.model;
@@ -103,6 +116,7 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
         history.epochs.back().get("val_accuracy");
   }
   j["steps"] = history.epochs.empty() ? 0 : history.epochs.back().steps;
+  j["batch_end_losses"] = batch_losses.losses();  // per step: the epoch's running mean
   j["predicted_peak_bytes"] = plan.predicted_peak_bytes;
   j["plan"] = plan.plan_name;
   j["extra_compute"] = plan.extra_compute_fraction;
@@ -326,6 +340,8 @@ void run_train(const TrainArgs& a) {
         train::EarlyStopping({.patience = a.patience, .restore_best_weights = true}));
   }
   if (a.steps > 0) callbacks.push_back(std::make_shared<StopAfterSteps>(a.steps));
+  const auto batch_losses = std::make_shared<BatchLossLog>();
+  callbacks.push_back(batch_losses);
   train::FitOptions fit{.epochs = a.epochs,
                         .batch_size = batch_size,
                         .callbacks = callbacks,
@@ -365,12 +381,13 @@ void run_train(const TrainArgs& a) {
   std::cout << buf;
   if (!run.empty()) {
     write_plot(run + "/results.svg", history);
-    write_report(run + "/report.json", a, history, plan, measured, baseline, engine_bytes);
+    write_report(run + "/report.json", a, history, *batch_losses, plan, measured, baseline,
+                 engine_bytes);
     std::cout << "Results saved to " << run << " (args.json, model.json, metrics.csv, "
               << "weights/best.safetensors, weights/last.safetensors, results.svg, report.json)\n";
   }
   if (!a.report.empty()) {
-    write_report(a.report, a, history, plan, measured, baseline, engine_bytes);
+    write_report(a.report, a, history, *batch_losses, plan, measured, baseline, engine_bytes);
     std::cout << "Report written to " << a.report << "\n";
   }
 }
