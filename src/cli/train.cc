@@ -1,5 +1,6 @@
 // `leantrain train`: load data, build and plan the model, fit, report predicted and measured
 // peak memory.
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -48,9 +49,9 @@ struct TrainArgs {
   int64_t steps_per_epoch = 0;
   int64_t recalibrate_bn = 0;
   std::string allocator = "preallocate";
-  std::string memory_limit;   // e.g. 512MiB; empty: none
-  std::string memory_budget;  // e.g. 512MiB; empty: none
-  int micro_batches = 1;
+  std::string memory_limit;         // e.g. 512MiB; empty: none
+  std::string memory_budget;        // e.g. 512MiB; empty: none
+  std::string micro_batches = "1";  // k, or auto (the budget planner's choice)
   bool bf16_storage = false;
 };
 
@@ -78,6 +79,18 @@ class BatchLossLog final : public train::Callback {
  private:
   std::vector<double> losses_;
 };
+
+// --micro-batches: a count >= 1, or "auto" (train::kAutoMicroBatches, with --memory-budget).
+int parse_micro_batches(const std::string& text) {
+  if (text == "auto") return train::kAutoMicroBatches;
+  int k = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), k);
+  LT_CHECK(ec == std::errc() && end == text.data() + text.size() && k >= 1, kInvalidArgument,
+           "--micro-batches ", text,
+           ": use a count >= 1, or auto (with --memory-budget: the "
+           "planner splits a batch only when no whole-batch plan fits)");
+  return k;
+}
 
 train::Optimizer make_optimizer(const TrainArgs& a) {
   return cli::make_optimizer(a.optimizer, a.learning_rate, a.momentum, a.nesterov);
@@ -296,7 +309,7 @@ void run_train(const TrainArgs& a) {
                                 a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
               .memory_budget_bytes = budget,
               .bf16_storage = a.bf16_storage,
-              .micro_batches = a.micro_batches});
+              .micro_batches = parse_micro_batches(a.micro_batches)});
   const train::MemoryReport plan =
       in.images.has_value()
           ? trainer.plan(batch_size, in.images->train.count, in.images->test.count)
@@ -309,6 +322,9 @@ void run_train(const TrainArgs& a) {
             << memory::readable_bytes(plan.arena_bytes) << " + input pipeline "
             << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
                                          : std::string("unknown"))
+            << (plan.staging_bytes > 0
+                    ? " + micro-batch staging " + memory::readable_bytes(plan.staging_bytes)
+                    : std::string())
             << " + programs and kernels " << memory::readable_bytes(plan.runtime_bytes) << ")\n";
   if (plan.memory_budget_bytes > 0) {
     print_plan(plan, std::cout);
@@ -482,7 +498,8 @@ void add_train_command(CLI::App& app) {
                 "rematerialization; without, always");
   cmd->add_option("--micro-batches", a->micro_batches,
                   "Run each batch as this many micro-batches with gradient accumulation (the "
-                  "arena is a micro-batch's; batch-norm statistics are per micro-batch)")
+                  "arena is a micro-batch's; batch-norm statistics are per micro-batch); auto: "
+                  "with --memory-budget, only when no whole-batch plan fits")
       ->capture_default_str();
   cmd->add_option("--lr-schedule", a->lr_schedule, "constant or cosine (CosineDecay over the run)")
       ->capture_default_str();

@@ -7,6 +7,12 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
+void drop_cached_primitives() {
+  const int capacity = dnnl::get_primitive_cache_capacity();
+  dnnl::set_primitive_cache_capacity(0);
+  dnnl::set_primitive_cache_capacity(capacity);
+}
+
 dnnl::stream& cpu_stream() {
   static dnnl::stream stream(cpu_engine());
   return stream;

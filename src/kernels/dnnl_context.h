@@ -17,6 +17,10 @@ namespace leantrain::kernels {
 dnnl::engine& cpu_engine();
 dnnl::stream& cpu_stream();
 
+// Empties oneDNN's primitive cache (its capacity stays): the JIT code of primitives no kernel
+// holds any more is freed. Kernels alive keep their primitives.
+void drop_cached_primitives();
+
 // Returns the user-scratchpad attribute every leantrain primitive is created with.
 dnnl::primitive_attr user_scratchpad_attr();
 

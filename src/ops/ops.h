@@ -122,6 +122,10 @@ OpPtr accumulate(float alpha);
 // engine and stream, OpenMP threads, oneDNN's shared JIT GEMM kernels) exists before any model
 // is built. Idempotent in effect; costs a few megabytes of resident memory once per process.
 void warm_up_kernels();
+// Frees what compiled kernels that no longer exist left cached in the process (oneDNN's
+// primitive cache: JIT code). A plan search that dry-runs graphs calls it, so that the programs
+// it then compiles create (and measure) their own kernels.
+void release_unused_kernels();
 
 // --- Softmax, losses, metrics and regularizers (Keras 3 formulas; src/kernels/losses.h and
 // metrics.h give them term by term). Each loss maps (pred, target) to the mean over the batch,

@@ -4,6 +4,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/dense.h"
+#include "kernels/dnnl_context.h"
 #include "ops/ops.h"
 
 namespace leantrain::ops {
@@ -34,5 +35,7 @@ void warm_up_kernels() {
   dense.bwd_data(dst.data(), weights.data(), src.data(), scratch.data());
   dense.bwd_weights(src.data(), dst.data(), weights.data(), bias.data(), scratch.data());
 }
+
+void release_unused_kernels() { kernels::drop_cached_primitives(); }
 
 }  // namespace leantrain::ops

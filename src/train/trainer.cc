@@ -409,8 +409,8 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
            "' has no trainable variables");
   LT_CHECK(options_.optimizer.learning_rate > 0, kInvalidArgument,
            "learning_rate must be positive, got ", options_.optimizer.learning_rate);
-  LT_CHECK(options_.micro_batches >= 1, kInvalidArgument, "micro_batches must be >= 1, got ",
-           options_.micro_batches);
+  LT_CHECK(options_.micro_batches >= 0, kInvalidArgument,
+           "micro_batches must be >= 1 (or kAutoMicroBatches, 0), got ", options_.micro_batches);
   input_name_ = model_.inputs()[0].call().layer->name();
   objective_ = std::make_unique<Objective>(
       resolve_objective(options_.loss, options_.metrics, model_.output_shape()));
@@ -521,6 +521,8 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
   if (mode == kTrain && budget > 0) {
     chosen = choose_plan(batch_size, budget, &g);
     if (!chosen.fits) throw out_of_budget(chosen);
+    LT_CHECK(chosen.micro_batches == 1, kInternal, "batch ", batch_size,
+             " trains in micro-batches: its steps go through training_program()");
   } else {
     g = build_graph(batch_size, mode);
     if (mode == kTrain && options_.bf16_storage) g = store_kept_in_bf16(g);
@@ -570,6 +572,78 @@ BatchPlan Trainer::plan_for_budget(int64_t batch_size, int64_t budget_bytes) {
 }
 
 BatchPlan Trainer::choose_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph_out) {
+  BatchPlan whole = choose_whole_batch_plan(batch_size, budget_bytes, graph_out);
+  BatchPlan chosen = whole.fits || options_.micro_batches != kAutoMicroBatches || batch_size == 1
+                         ? std::move(whole)
+                         : choose_micro_plan(std::move(whole));
+  // The search compiled graphs it no longer needs: drop their kernels and give their heap pages
+  // back, so that they do not stay resident beside the arena the plan is measured against, and
+  // the programs compiled next create (and count) their own kernels.
+  ops::release_unused_kernels();
+  memory::release_free_heap_memory();
+  return chosen;
+}
+
+int64_t Trainer::staging_bytes_for(int64_t batch_rows) const {
+  return batch_rows *
+         (model_.input_shape().num_elements() * dtype_size(DType::kF32) + dtype_size(DType::kI32));
+}
+
+BatchPlan Trainer::choose_micro_plan(BatchPlan whole) {
+  const int64_t b = whole.batch_size;
+  const int64_t budget = whole.budget_bytes;
+  const int64_t persistent = whole.persistent_bytes;
+  const int64_t staging = staging_bytes_for(b);
+  BatchPlan smallest;  // the micro-batch plan that needs the least, when none fits
+  // Largest micro-batch first: fewer, larger micro-steps run faster.
+  for (int64_t k = 2; k <= b; ++k) {
+    if (b % k != 0) continue;
+    const int64_t rows = b / k;
+    BatchPlan r = whole;
+    r.plan_name = "micro-batching";
+    r.micro_batches = static_cast<int>(k);
+    r.train_arena_bytes =
+        runtime::planned_arena_bytes(build_micro_graph(rows, b), options_.kernels);
+    r.eval_arena_bytes = runtime::planned_arena_bytes(build_graph(rows, kEval), options_.kernels);
+    r.predicted_bytes = persistent + std::max(r.train_arena_bytes, r.eval_arena_bytes) + staging;
+    r.extra_compute_fraction = 0;
+    r.recomputed_stages = 0;
+    const std::string takes = internal::str_cat(
+        k, " micro-batches of ", rows, " rows with gradient accumulation take persistent ",
+        iec(persistent), " + arena ", iec(r.predicted_bytes - persistent - staging),
+        " + staging (the whole batch, host side) ", iec(staging), " = ", iec(r.predicted_bytes));
+    if (r.predicted_bytes <= budget) {
+      r.fits = true;
+      r.min_bytes = 0;
+      r.explanation = internal::str_cat(
+          "micro-batching: no whole-batch plan fits the memory budget ", iec(budget), " (",
+          whole.plan_name, ", the smallest, needs ", iec(whole.min_bytes), "); ", takes,
+          "; the effective batch stays ", b, ", but batch-norm statistics are computed per ",
+          "micro-batch of ", rows, " rows, not over the batch\n",
+          "keep all: every activation the backward of a micro-batch reads is kept; gradients "
+          "are accumulated over the micro-batches, then one optimizer update\n");
+      return r;
+    }
+    if (smallest.micro_batches == 1 || r.predicted_bytes < smallest.predicted_bytes) {
+      r.min_bytes = r.predicted_bytes;
+      r.explanation =
+          whole.explanation + "micro-batching does not fit either: the smallest, " + takes + "\n";
+      smallest = std::move(r);
+    }
+  }
+  return smallest.micro_batches > 1 && smallest.min_bytes < whole.min_bytes ? smallest : whole;
+}
+
+int Trainer::micro_batches_for(int64_t batch_rows) {
+  if (options_.micro_batches != kAutoMicroBatches) return options_.micro_batches;
+  if (options_.memory_budget_bytes <= 0) return 1;
+  const BatchPlan plan = plan_for_budget(batch_rows, options_.memory_budget_bytes);
+  if (!plan.fits) throw out_of_budget(plan);
+  return plan.micro_batches;
+}
+
+BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_bytes,
+                                           graph::Graph* graph_out) {
   LT_CHECK(batch_size >= 1, kInvalidArgument, "batch_size must be >= 1, got ", batch_size);
   LT_CHECK(budget_bytes >= 0, kInvalidArgument, "a memory budget must be >= 0 bytes, got ",
            budget_bytes);
@@ -761,7 +835,11 @@ Error Trainer::out_of_budget(const BatchPlan& plan) {
       "memory budget ", iec(budget), ": batch ", plan.batch_size, " needs ", iec(plan.min_bytes),
       " with its smallest plan (persistent ", iec(plan.persistent_bytes), " + arena ",
       iec(plan.min_bytes - plan.persistent_bytes), " ",
-      plan.plan_name == "rematerialization" ? "with rematerialization" : "keeping everything",
+      plan.plan_name == "rematerialization" ? "with rematerialization"
+      : plan.plan_name == "micro-batching"
+          ? internal::str_cat("in ", plan.micro_batches, " micro-batches of ",
+                              plan.batch_size / plan.micro_batches, " rows")
+          : "keeping everything",
       "); ");
   if (largest > 0) {
     message += internal::str_cat("the largest batch that fits is ", largest,
@@ -890,7 +968,7 @@ runtime::Program& Trainer::micro_program(int64_t rows, int64_t batch_rows) {
     const int64_t need = store_->total_bytes() + arena;
     LT_CHECK(need <= budget, kOutOfBudget, "memory budget ", iec(budget), ": the micro-batch step",
              " of ", rows, " rows (of a batch of ", batch_rows, ", micro_batches ",
-             options_.micro_batches, ") needs ", iec(need), " (persistent ",
+             micro_batches_for(batch_rows), ") needs ", iec(need), " (persistent ",
              iec(store_->total_bytes()), " + arena ", iec(arena),
              "); use more micro-batches, a smaller batch size or a budget of at least ", iec(need));
   }
@@ -925,12 +1003,18 @@ runtime::Program& Trainer::update_program() {
 }
 
 void Trainer::compile_micro_step(int64_t batch_rows) {
-  for (const int64_t rows : micro_split(batch_rows, options_.micro_batches)) {
-    micro_program(rows, batch_rows);
-  }
+  const int k = micro_batches_for(batch_rows);
+  for (const int64_t rows : micro_split(batch_rows, k)) micro_program(rows, batch_rows);
   update_program();
+  if (!training_plans_.contains(batch_rows) && options_.micro_batches == kAutoMicroBatches) {
+    const BatchPlan& chosen = plan_for_budget(batch_rows, options_.memory_budget_bytes);
+    const runtime::Program& p = micro_program(micro_split(batch_rows, k)[0], batch_rows);
+    LT_CHECK(p.arena_bytes() == chosen.train_arena_bytes, kInternal, "the micro-batch program for ",
+             batch_rows, " rows planned an arena of ", p.arena_bytes(),
+             " bytes, but its dry run planned ", chosen.train_arena_bytes);
+    training_plans_[batch_rows] = chosen;
+  }
   if (!training_plans_.contains(batch_rows)) {
-    const int k = options_.micro_batches;
     BatchPlan chosen;
     chosen.batch_size = batch_rows;
     chosen.budget_bytes = options_.memory_budget_bytes;
@@ -953,7 +1037,7 @@ void Trainer::run_micro_step(int64_t rows, const graph::StepState& state, double
                              std::vector<double>* sums) {
   const Objective& o = *objective_;
   const int64_t image_elements = model_.input_shape().num_elements();
-  const std::vector<int64_t> sizes = micro_split(rows, options_.micro_batches);
+  const std::vector<int64_t> sizes = micro_split(rows, micro_batches_for(rows));
   // The first micro-step adds into zeros.
   for (const std::string& name : store_->names()) {
     if (store_->kind(name) != ValueKind::kGradient) continue;
@@ -985,11 +1069,11 @@ void Trainer::run_micro_step(int64_t rows, const graph::StepState& state, double
 }
 
 runtime::Program& Trainer::training_program(int64_t batch_size) {
-  if (options_.micro_batches > 1) {
-    LT_CHECK(batch_size >= 1, kInvalidArgument, "batch_size must be >= 1, got ", batch_size);
-    check_micro_batch_size(batch_size);
+  LT_CHECK(batch_size >= 1, kInvalidArgument, "batch_size must be >= 1, got ", batch_size);
+  if (const int k = micro_batches_for(batch_size); k > 1) {
+    if (options_.micro_batches > 1) check_micro_batch_size(batch_size);
     compile_micro_step(batch_size);
-    return micro_program(batch_size / options_.micro_batches, batch_size);
+    return micro_program(micro_split(batch_size, k)[0], batch_size);
   }
   return program(kTrain, batch_size);
 }
@@ -1009,14 +1093,14 @@ void Trainer::set_learning_rate(double learning_rate) {
 
 MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t validation_count) {
   LT_CHECK(batch_size > 0, kInvalidArgument, "batch_size must be positive, got ", batch_size);
-  const int k = options_.micro_batches;
+  const int k = micro_batches_for(batch_size);
   runtime::Program& train = training_program(batch_size);
   // Under micro-batching fit() evaluates validation images in batches of the micro-batch's size.
   const int64_t eval_batch = batch_size / k;
   runtime::Program& eval = evaluation_program(eval_batch);
   // The programs of the last, smaller batches: compiled now so that their memory is counted.
   if (train_count % batch_size != 0) {
-    if (k > 1) {
+    if (micro_batches_for(train_count % batch_size) > 1) {
       compile_micro_step(train_count % batch_size);
     } else {
       training_program(train_count % batch_size);
@@ -1041,10 +1125,7 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   r.pipeline_bytes =
       data::Batcher::bytes_for(train_count) + data::Batcher::bytes_for(validation_count);
   r.micro_batches = k;
-  if (k > 1) {
-    r.staging_bytes = batch_size * (model_.input_shape().num_elements() * dtype_size(DType::kF32) +
-                                    dtype_size(DType::kI32));
-  }
+  if (k > 1) r.staging_bytes = staging_bytes_for(batch_size);
   r.runtime_bytes = runtime_bytes_;
   r.predicted_peak_bytes =
       r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.staging_bytes + r.runtime_bytes;
@@ -1144,8 +1225,9 @@ void Trainer::check_data(const data::LabeledImages& data) const {
 int64_t Trainer::next_batch(BatchSource& source, int mode, runtime::Program** program_out) {
   runtime::Program* program_used = nullptr;
   bool labels_in_program = false;
-  const bool micro = mode == kTrain && options_.micro_batches > 1;
+  bool micro = false;
   const int64_t n = source.next([&](int64_t rows) {
+    micro = mode == kTrain && micro_batches_for(rows) > 1;
     if (micro) {
       // The whole batch into the staging area; run_micro_step copies its slices.
       compile_micro_step(rows);
@@ -1411,7 +1493,8 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
     // Under micro-batching, in batches of the micro-batch's size (the same results: evaluation
     // has no batch statistics), so that the evaluation arena is no larger than the training one.
     validation = std::make_unique<ImageBatches>(
-        *options.validation_data, std::max<int64_t>(1, train.batch_size() / options_.micro_batches),
+        *options.validation_data,
+        std::max<int64_t>(1, train.batch_size() / micro_batches_for(train.batch_size())),
         /*shuffle=*/false, 0);
   } else if (options.validation_dataset != nullptr) {
     validation =
@@ -1420,13 +1503,12 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
   std::ostream& out = options.out != nullptr ? *options.out : std::cout;
   const int64_t batch_size = train.batch_size();
   const Objective& objective = *objective_;
-  const bool micro = options_.micro_batches > 1;
-  if (micro) check_micro_batch_size(batch_size);
+  if (options_.micro_batches > 1) check_micro_batch_size(batch_size);
 
   // Compile every program the run needs before the first step: full and partial batches.
   plan(batch_size);
   for (const int64_t b : train.known_batch_sizes()) {
-    if (micro) {
+    if (micro_batches_for(b) > 1) {
       compile_micro_step(b);
     } else {
       training_program(b);

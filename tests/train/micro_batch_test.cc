@@ -11,6 +11,7 @@
 
 #include "leantrain/core/error.h"
 #include "leantrain/data/sources.h"
+#include "leantrain/memory/bytes.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/trainer.h"
 #include "quadrant_images.h"
@@ -34,8 +35,11 @@ struct TrainingRun {
 };
 
 // 10 steps of batch 16 (one step per epoch, no shuffling: the same batches for every k).
-TrainingRun train(const Optimizer& optimizer, int micro_batches) {
-  Trainer t(conv_dense(), {.optimizer = optimizer, .seed = 7, .micro_batches = micro_batches});
+TrainingRun train(const Optimizer& optimizer, int micro_batches, int64_t budget_bytes = 0) {
+  Trainer t(conv_dense(), {.optimizer = optimizer,
+                           .seed = 7,
+                           .memory_budget_bytes = budget_bytes,
+                           .micro_batches = micro_batches});
   const data::LabeledImages images = quadrant_images(16, 3);
   const History h = t.fit(images, {.epochs = 10, .batch_size = 16, .shuffle = false, .verbose = 0});
   TrainingRun r;
@@ -169,7 +173,7 @@ TEST(MicroBatchTest, RefusesABatchKDoesNotDivide) {
   }
   const data::LabeledImages images = quadrant_images(20, 1);
   EXPECT_THROW(t.fit(images, {.epochs = 1, .batch_size = 6, .verbose = 0}), Error);
-  EXPECT_THROW(Trainer(conv_dense(), {.micro_batches = 0}), Error);
+  EXPECT_THROW(Trainer(conv_dense(), {.micro_batches = -1}), Error);
 }
 
 TEST(MicroBatchTest, BatchNormPlanSaysStatisticsArePerMicroBatch) {
@@ -184,6 +188,69 @@ TEST(MicroBatchTest, BatchNormPlanSaysStatisticsArePerMicroBatch) {
   EXPECT_NE(r.to_string().find("micro-batching: 2 micro-batches of 4"), std::string::npos);
   const History h = t.fit(quadrant_images(16, 4), {.epochs = 1, .batch_size = 8, .verbose = 0});
   EXPECT_TRUE(std::isfinite(h.epochs[0].get("loss")));
+}
+
+TEST(MicroBatchTest, AutoSplitsOnlyWhenNoWholeBatchPlanFitsAndTrainsAsThatK) {
+  constexpr int64_t kBatch = 16;
+  const Optimizer sgd = SGD({.learning_rate = 0.05f});
+  Trainer probe(conv_dense(), {.optimizer = sgd, .seed = 7});
+  const int64_t persistent = probe.store().total_bytes();
+  // The smallest whole-batch plan (keep all or rematerialization), asked of a budget nothing
+  // fits; one byte less is the budget.
+  const BatchPlan whole = probe.plan_for_budget(kBatch, persistent + 1);
+  ASSERT_FALSE(whole.fits);
+  const int64_t budget = whole.min_bytes - 1;
+
+  Trainer t(conv_dense(), {.optimizer = sgd,
+                           .seed = 7,
+                           .memory_budget_bytes = budget,
+                           .micro_batches = kAutoMicroBatches});
+  const MemoryReport r = t.plan(kBatch);
+  EXPECT_EQ(r.plan_name, "micro-batching");
+  ASSERT_GE(r.micro_batches, 2);
+  EXPECT_EQ(kBatch % r.micro_batches, 0);
+  EXPECT_GT(r.staging_bytes, 0);
+  EXPECT_LE(r.persistent_bytes + r.arena_bytes + r.staging_bytes, budget);
+  EXPECT_NE(r.plan_explanation.find("no whole-batch plan fits"), std::string::npos)
+      << r.plan_explanation;
+  EXPECT_NE(r.plan_explanation.find("batch-norm statistics are computed per micro-batch"),
+            std::string::npos)
+      << r.plan_explanation;
+  // Training under the budget is training with that k fixed, bit for bit.
+  const TrainingRun automatic = train(sgd, kAutoMicroBatches, budget);
+  const TrainingRun fixed = train(sgd, r.micro_batches);
+  EXPECT_EQ(automatic.losses, fixed.losses);
+  EXPECT_EQ(automatic.weights, fixed.weights);
+
+  // A budget a whole-batch plan fits: no split.
+  Trainer ample(conv_dense(), {.optimizer = sgd,
+                               .seed = 7,
+                               .memory_budget_bytes = whole.min_bytes,
+                               .micro_batches = kAutoMicroBatches});
+  EXPECT_EQ(ample.plan(kBatch).micro_batches, 1);
+  EXPECT_NE(ample.plan(kBatch).plan_name, "micro-batching");
+
+  // Below the smallest micro-batch plan: the error names it and its bytes.
+  const BatchPlan micro = t.plan_for_budget(kBatch, persistent + 1);
+  ASSERT_FALSE(micro.fits);
+  EXPECT_EQ(micro.plan_name, "micro-batching");
+  ASSERT_GE(micro.micro_batches, 2);
+  EXPECT_LT(micro.min_bytes, whole.min_bytes);
+  EXPECT_TRUE(t.plan_for_budget(kBatch, micro.min_bytes).fits);
+  Trainer tight(conv_dense(), {.optimizer = sgd,
+                               .seed = 7,
+                               .memory_budget_bytes = micro.min_bytes - 1,
+                               .micro_batches = kAutoMicroBatches});
+  try {
+    tight.plan(kBatch);
+    ADD_FAILURE() << "expected Error(kOutOfBudget)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfBudget);
+    const std::string expected = "batch 16 needs " + memory::format_iec_bytes(micro.min_bytes) +
+                                 " with its smallest plan (persistent";
+    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(" micro-batches of "), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

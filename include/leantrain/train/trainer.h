@@ -154,11 +154,19 @@ struct CompileOptions {
   //   micro-step i > 0 runs with a seed mixed with i: masks are independent across micro-batches
   //   but not the masks the full batch would draw (that would need the micro-batch's row offset
   //   in graph::StepState).
-  // Not combined with memory_budget_bytes' plan search (rematerialization): with a budget, the
-  // micro-batch program keeps every activation and must fit beside the persistent block, or
-  // compiling throws Error(kOutOfBudget).
+  // A fixed k is not combined with memory_budget_bytes' plan search (rematerialization): with a
+  // budget, the micro-batch program keeps every activation and must fit beside the persistent
+  // block, or compiling throws Error(kOutOfBudget).
+  //
+  // kAutoMicroBatches (0): the budget planner's last resort. When neither keeping everything,
+  // bf16 storage (if allowed) nor rematerialization fits a batch of B, it takes the smallest k
+  // dividing B whose micro-batch program (keeping everything) and staging area fit beside the
+  // persistent block, with the semantics and costs above; the plan explanation says so. Without
+  // a budget, or when a whole-batch plan fits, it is 1.
   int micro_batches = 1;
 };
+
+inline constexpr int kAutoMicroBatches = 0;
 
 // What one batch size needs under a memory budget: the plan the Trainer would choose and its
 // predicted bytes, found without reserving memory or running a step (Trainer::plan_for_budget).
@@ -166,9 +174,11 @@ struct BatchPlan {
   int64_t batch_size = 0;
   int64_t budget_bytes = 0;  // as asked (0: no budget)
   bool fits = false;         // some plan fits the budget (always true without one)
-  // "keep all" or "rematerialization": the chosen plan, or the smallest plan when none fits.
+  // "keep all", "bf16 storage", "rematerialization" or "micro-batching": the chosen plan, or the
+  // smallest plan when none fits.
   std::string plan_name;
-  int64_t persistent_bytes = 0;   // the persistent block, alignment included
+  int micro_batches = 1;         // k of a "micro-batching" plan (CompileOptions::kAutoMicroBatches)
+  int64_t persistent_bytes = 0;  // the persistent block, alignment included
   int64_t train_arena_bytes = 0;  // planned arena of the chosen (or smallest) training program
   int64_t eval_arena_bytes = 0;   // planned arena of the evaluation program
   // persistent + the larger of the two arenas: what the chosen plan takes (<= budget when it
@@ -177,8 +187,9 @@ struct BatchPlan {
   int64_t keep_all_train_arena_bytes = 0;  // planned arena keeping every activation
   // The smallest budget this batch fits: persistent + the larger of the evaluation arena and
   // the smaller of the keep-all arena and the arena of the smallest rematerialization schedule
-  // (the schedule of graph::min_remat_budget_bytes). Filled when the plan does not fit
-  // (otherwise 0: not computed; predicted_bytes is an upper bound).
+  // (the schedule of graph::min_remat_budget_bytes); with kAutoMicroBatches, micro-batches of
+  // one row when that is smaller. Filled when the plan does not fit (otherwise 0: not computed;
+  // predicted_bytes is an upper bound).
   int64_t min_bytes = 0;
   double extra_compute_fraction = 0;  // recomputation over one forward and backward (estimated)
   int32_t recomputed_stages = 0;      // chain stages whose forward runs more than once
@@ -377,6 +388,16 @@ class Trainer {
   // plan_for_budget, also returning the chosen training graph when `graph` is not null (left
   // empty when nothing fits).
   BatchPlan choose_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph);
+  // choose_plan's search over whole-batch plans: keep all, bf16 storage, rematerialization.
+  BatchPlan choose_whole_batch_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph);
+  // kAutoMicroBatches' step: `whole` (a plan that does not fit) split into micro-batches, or
+  // `whole` with min_bytes lowered to what micro-batches of one row need.
+  BatchPlan choose_micro_plan(BatchPlan whole);
+  // k for a training step over `batch_rows` rows: CompileOptions::micro_batches, or under
+  // kAutoMicroBatches the budget plan's (1 without a budget).
+  int micro_batches_for(int64_t batch_rows);
+  // Bytes of the host-side staging area for a batch of `batch_rows` under micro-batching.
+  int64_t staging_bytes_for(int64_t batch_rows) const;
   // The Error(kOutOfBudget) for a batch that does not fit the Trainer's budget.
   Error out_of_budget(const BatchPlan& plan);
   void initialize_variables();
