@@ -16,6 +16,9 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
   // Readers of each value, as (node, input index).
   std::vector<std::vector<std::pair<NodeId, size_t>>> readers(static_cast<size_t>(g.num_values()));
   for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    LT_CHECK(g.node(n).phase == graph::Phase::kForward, kInvalidArgument, "fold_zero_padding: '",
+             g.node(n).name, "' is a ", graph::phase_name(g.node(n).phase),
+             " node; fold the forward graph, before the loss and autodiff");
     const std::vector<ValueId>& in = g.node(n).inputs;
     for (size_t i = 0; i < in.size(); ++i) readers[static_cast<size_t>(in[i])].push_back({n, i});
   }

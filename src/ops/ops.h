@@ -84,7 +84,8 @@ OpPtr zero_pad2d(int64_t top, int64_t bottom, int64_t left, int64_t right);
 // padding: the same results without the padded copy of the input, which backward would keep
 // (MobileNetV2 at 224x224, batch 32: 242 MiB). The graph is rebuilt in its order with the pad
 // nodes left out; values keep their names, `ids` (values of `g`, none a folded pad's output) are
-// updated to the new graph's ids. Returns the number of pads folded.
+// updated to the new graph's ids. Returns the number of pads folded. `g` must hold forward nodes
+// only (Error(kInvalidArgument) naming the first other node).
 int fold_zero_padding(graph::Graph& g, std::span<graph::ValueId> ids);
 // Concatenate(axis=-1) of n >= 2 inputs of one rank (>= 2) that agree in every dimension but the
 // last -> (..., sum of last dimensions), input 0's channels first. Keeps nothing for backward
