@@ -160,9 +160,10 @@ struct CompileOptions {
   //
   // kAutoMicroBatches (0): the budget planner's last resort. When neither keeping everything,
   // bf16 storage (if allowed) nor rematerialization fits a batch of B, it takes the smallest k
-  // dividing B whose micro-batch program (keeping everything) and staging area fit beside the
-  // persistent block, with the semantics and costs above; the plan explanation says so. Without
-  // a budget, or when a whole-batch plan fits, it is 1.
+  // dividing B whose micro-batch program (keeping everything), evaluation arena (validation
+  // runs in micro-batch-sized batches) and staging area fit beside the persistent block, with
+  // the semantics and costs above; the plan explanation says so. Without a budget, or when a
+  // whole-batch plan fits, it is 1.
   int micro_batches = 1;
 };
 
@@ -187,9 +188,10 @@ struct BatchPlan {
   int64_t keep_all_train_arena_bytes = 0;  // planned arena keeping every activation
   // The smallest budget this batch fits: persistent + the larger of the evaluation arena and
   // the smaller of the keep-all arena and the arena of the smallest rematerialization schedule
-  // (the schedule of graph::min_remat_budget_bytes); with kAutoMicroBatches, micro-batches of
-  // one row when that is smaller. Filled when the plan does not fit (otherwise 0: not computed;
-  // predicted_bytes is an upper bound).
+  // (the schedule of graph::min_remat_budget_bytes); with kAutoMicroBatches, the micro-batch
+  // plan that needs least when that is smaller (plan_name and micro_batches then say which).
+  // Filled when the plan does not fit (otherwise 0: not computed; predicted_bytes is an upper
+  // bound).
   int64_t min_bytes = 0;
   double extra_compute_fraction = 0;  // recomputation over one forward and backward (estimated)
   int32_t recomputed_stages = 0;      // chain stages whose forward runs more than once
@@ -390,8 +392,9 @@ class Trainer {
   BatchPlan choose_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph);
   // choose_plan's search over whole-batch plans: keep all, bf16 storage, rematerialization.
   BatchPlan choose_whole_batch_plan(int64_t batch_size, int64_t budget_bytes, graph::Graph* graph);
-  // kAutoMicroBatches' step: `whole` (a plan that does not fit) split into micro-batches, or
-  // `whole` with min_bytes lowered to what micro-batches of one row need.
+  // kAutoMicroBatches' step: `whole` (a plan that does not fit) split into micro-batches; when
+  // no k fits, the micro-batch plan that needs least if it needs less than `whole`, else
+  // `whole`.
   BatchPlan choose_micro_plan(BatchPlan whole);
   // k for a training step over `batch_rows` rows: CompileOptions::micro_batches, or under
   // kAutoMicroBatches the budget plan's (1 without a budget).
