@@ -129,4 +129,15 @@ ValueId GradContext::add(std::shared_ptr<const Op> op, std::vector<ValueId> inpu
   return outputs[0];
 }
 
+std::vector<std::vector<NodeId>> value_readers(const Graph& g) {
+  std::vector<std::vector<NodeId>> readers(static_cast<size_t>(g.num_values()));
+  for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    for (ValueId v : g.node(n).inputs) {
+      auto& r = readers[static_cast<size_t>(v)];
+      if (r.empty() || r.back() != n) r.push_back(n);
+    }
+  }
+  return readers;
+}
+
 }  // namespace leantrain::graph

@@ -21,7 +21,7 @@ bool is_forward_like(Phase p) { return p == Phase::kForward || p == Phase::kLoss
 struct Facts {
   const Graph* g = nullptr;
   std::vector<ValueId> root;                 // per value: its storage (a view shares its source's)
-  std::vector<std::vector<NodeId>> readers;  // per value, in node order
+  std::vector<std::vector<NodeId>> readers;  // per value, in node order (value_readers)
   std::vector<NodeId> last_reader_of_root;   // per root: the last node reading any of its values
   std::vector<bool> kept_root;               // per root: some backward node reads it
   std::vector<int32_t> stage_of_node;        // -1 for update nodes
@@ -36,7 +36,7 @@ Facts graph_facts(const Graph& g) {
   const size_t nv = static_cast<size_t>(g.num_values());
   f.root.resize(nv);
   for (size_t v = 0; v < nv; ++v) f.root[v] = static_cast<ValueId>(v);
-  f.readers.resize(nv);
+  f.readers = value_readers(g);
   f.last_reader_of_root.assign(nv, -1);
   f.kept_root.assign(nv, false);
   for (NodeId n = 0; n < g.num_nodes(); ++n) {
@@ -45,7 +45,6 @@ Facts graph_facts(const Graph& g) {
       f.root[static_cast<size_t>(node.outputs[0])] = f.root[static_cast<size_t>(node.inputs[0])];
     }
     for (ValueId in : node.inputs) {
-      f.readers[static_cast<size_t>(in)].push_back(n);
       const size_t r = static_cast<size_t>(f.root[static_cast<size_t>(in)]);
       f.last_reader_of_root[r] = std::max(f.last_reader_of_root[r], n);
       if (node.phase == Phase::kBackward) f.kept_root[r] = true;

@@ -1,4 +1,5 @@
 // fold_zero_padding: ZeroPadding2D nodes folded into the convolutions that read them.
+#include <algorithm>
 #include <vector>
 
 #include "ops/op_util.h"
@@ -13,15 +14,12 @@ using graph::Value;
 using graph::ValueId;
 
 int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
-  // Readers of each value, as (node, input index).
-  std::vector<std::vector<std::pair<NodeId, size_t>>> readers(static_cast<size_t>(g.num_values()));
-  for (NodeId n = 0; n < g.num_nodes(); ++n) {
-    LT_CHECK(g.node(n).phase == graph::Phase::kForward, kInvalidArgument, "fold_zero_padding: '",
-             g.node(n).name, "' is a ", graph::phase_name(g.node(n).phase),
+  for (const Node& node : g.nodes()) {
+    LT_CHECK(node.phase == graph::Phase::kForward, kInvalidArgument, "fold_zero_padding: '",
+             node.name, "' is a ", graph::phase_name(node.phase),
              " node; fold the forward graph, before the loss and autodiff");
-    const std::vector<ValueId>& in = g.node(n).inputs;
-    for (size_t i = 0; i < in.size(); ++i) readers[static_cast<size_t>(in[i])].push_back({n, i});
   }
+  const std::vector<std::vector<NodeId>> readers = graph::value_readers(g);
   // Per node: the op it runs in the new graph (null: left out, a folded pad).
   std::vector<std::shared_ptr<const graph::Op>> op_of(static_cast<size_t>(g.num_nodes()));
   std::vector<ValueId> source(static_cast<size_t>(g.num_values()));  // what a node reads instead
@@ -33,9 +31,15 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
     kernels::Pad2D pad;
     if (!zero_pad2d_amounts(*node.op, &pad)) continue;
     const ValueId padded = node.outputs[0];
-    const auto& r = readers[static_cast<size_t>(padded)];
-    if (g.value(padded).is_output || r.size() != 1 || r[0].second != 0) continue;
-    const NodeId conv = r[0].first;
+    const std::vector<NodeId>& r = readers[static_cast<size_t>(padded)];
+    if (g.value(padded).is_output || r.size() != 1) continue;
+    const NodeId conv = r[0];
+    // Read as the convolution's input, and only there (not also as its kernel).
+    const std::vector<ValueId>& conv_inputs = g.node(conv).inputs;
+    if (conv_inputs[0] != padded ||
+        std::count(conv_inputs.begin(), conv_inputs.end(), padded) != 1) {
+      continue;
+    }
     if (op_of[static_cast<size_t>(conv)] != nullptr) continue;  // already given an op
     OpPtr with_pad = conv_with_input_padding(*g.node(conv).op, pad);
     if (with_pad == nullptr) continue;

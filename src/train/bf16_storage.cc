@@ -25,18 +25,6 @@ bool contains(const std::vector<std::string>& list, const std::string& s) {
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
-// Readers of every value, in schedule order (a node reading a value twice is listed once).
-std::vector<std::vector<NodeId>> readers_of(const Graph& g) {
-  std::vector<std::vector<NodeId>> readers(static_cast<size_t>(g.num_values()));
-  for (NodeId n = 0; n < g.num_nodes(); ++n) {
-    for (ValueId v : g.node(n).inputs) {
-      auto& r = readers[static_cast<size_t>(v)];
-      if (r.empty() || r.back() != n) r.push_back(n);
-    }
-  }
-  return readers;
-}
-
 // True when a view of `v` (through any chain of views) is read by a backward node.
 bool view_read_in_backward(const Graph& g, const std::vector<std::vector<NodeId>>& readers,
                            ValueId v) {
@@ -83,7 +71,7 @@ std::string Bf16StoragePlan::to_string() const {
 Bf16StoragePlan plan_bf16_storage(const Graph& g, const Bf16StorageOptions& options) {
   LT_CHECK(options.min_bytes >= 0, kInvalidArgument, "bf16 storage: min_bytes is ",
            options.min_bytes, "; it must be >= 0");
-  const std::vector<std::vector<NodeId>> readers = readers_of(g);
+  const std::vector<std::vector<NodeId>> readers = graph::value_readers(g);
   Bf16StoragePlan plan;
   for (ValueId v = 0; v < g.num_values(); ++v) {
     const Value& value = g.value(v);

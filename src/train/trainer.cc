@@ -637,6 +637,10 @@ BatchPlan Trainer::choose_micro_plan(BatchPlan whole) {
 int Trainer::micro_batches_for(int64_t batch_rows) {
   if (options_.micro_batches != kAutoMicroBatches) return options_.micro_batches;
   if (options_.memory_budget_bytes <= 0) return 1;
+  // Asked on every step: the compiled batch's plan, without copying it.
+  if (auto it = training_plans_.find(batch_rows); it != training_plans_.end()) {
+    return it->second.micro_batches;
+  }
   const BatchPlan plan = plan_for_budget(batch_rows, options_.memory_budget_bytes);
   if (!plan.fits) throw out_of_budget(plan);
   return plan.micro_batches;
@@ -1006,31 +1010,31 @@ void Trainer::compile_micro_step(int64_t batch_rows) {
   const int k = micro_batches_for(batch_rows);
   for (const int64_t rows : micro_split(batch_rows, k)) micro_program(rows, batch_rows);
   update_program();
-  if (!training_plans_.contains(batch_rows) && options_.micro_batches == kAutoMicroBatches) {
-    const BatchPlan& chosen = plan_for_budget(batch_rows, options_.memory_budget_bytes);
-    const runtime::Program& p = micro_program(micro_split(batch_rows, k)[0], batch_rows);
+  if (training_plans_.contains(batch_rows)) return;
+  const int64_t first_rows = micro_split(batch_rows, k)[0];
+  const runtime::Program& p = micro_program(first_rows, batch_rows);
+  BatchPlan chosen;
+  if (options_.micro_batches == kAutoMicroBatches) {
+    chosen = plan_for_budget(batch_rows, options_.memory_budget_bytes);
     LT_CHECK(p.arena_bytes() == chosen.train_arena_bytes, kInternal, "the micro-batch program for ",
              batch_rows, " rows planned an arena of ", p.arena_bytes(),
              " bytes, but its dry run planned ", chosen.train_arena_bytes);
-    training_plans_[batch_rows] = chosen;
-  }
-  if (!training_plans_.contains(batch_rows)) {
-    BatchPlan chosen;
+  } else {
     chosen.batch_size = batch_rows;
     chosen.budget_bytes = options_.memory_budget_bytes;
     chosen.fits = true;
     chosen.plan_name = "keep all";
+    chosen.micro_batches = k;
     chosen.persistent_bytes = store_->total_bytes();
-    const runtime::Program& p = micro_program(micro_split(batch_rows, k)[0], batch_rows);
     chosen.train_arena_bytes = chosen.keep_all_train_arena_bytes = p.arena_bytes();
     chosen.explanation = internal::str_cat(
-        "micro-batching: ", k, " micro-batches of ", micro_split(batch_rows, k)[0],
+        "micro-batching: ", k, " micro-batches of ", first_rows,
         batch_rows % k == 0 ? "" : " (the last one smaller)",
         "; batch-norm statistics are computed per micro-batch\n",
         "keep all: every activation the backward of a micro-batch reads is kept; gradients are "
         "accumulated over the micro-batches, then one optimizer update\n");
-    training_plans_[batch_rows] = chosen;
   }
+  training_plans_[batch_rows] = chosen;
 }
 
 void Trainer::run_micro_step(int64_t rows, const graph::StepState& state, double* loss_sum,

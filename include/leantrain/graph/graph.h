@@ -91,6 +91,10 @@ class Graph {
   std::map<std::string, ValueId> by_name_;
 };
 
+// The nodes reading each value (indexed by ValueId), in schedule order; a node reading a value
+// at several inputs is listed once. O(nodes + edges).
+std::vector<std::vector<NodeId>> value_readers(const Graph& graph);
+
 // What gradient rules use to add backward nodes. Made by autodiff.
 class GradContext {
  public:
