@@ -90,17 +90,6 @@ std::pair<data::LabeledImages, data::LabeledImages> split_tail(const data::Label
   return {part(0, all.count - held), part(all.count - held, all.count)};
 }
 
-// u8 images to f32 in [0, 1], as the Batcher scales them.
-data::Element scaled_to_unit(data::Element e) {
-  const data::Tensor& u8 = e.at("image");
-  data::Tensor f = data::Tensor::uninitialized(DType::kF32, u8.shape());
-  const uint8_t* src = u8.as<uint8_t>();
-  float* dst = f.mutable_as<float>();
-  for (int64_t i = 0; i < u8.num_elements(); ++i) dst[i] = src[i] * (1.0f / 255.0f);
-  e.set("image", std::move(f));
-  return e;
-}
-
 // In-memory images as a dataset of f32 [0, 1] batches (the Batcher's scaling), shuffled each
 // epoch and flipped at random: for augmenting images held in memory.
 data::Dataset augmented_images(const data::LabeledImages& images, const DataArgs& a) {
@@ -264,8 +253,9 @@ InputData load_input_data(const DataArgs& a, std::ostream& out) {
     if (augment.flip) {
       in.train = augmented_images(images.train, a);
       if (images.test.count > 0) {
-        in.validation =
-            data::labeled_images_dataset(images.test).map(scaled_to_unit).batch(a.batch_size);
+        in.validation = data::labeled_images_dataset(images.test)
+                            .map(data::scale_image_to_unit)
+                            .batch(a.batch_size);
       }
     } else {
       in.images = std::move(images);

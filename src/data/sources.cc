@@ -219,6 +219,18 @@ Dataset idx_dataset(const std::string& images_path, const std::string& labels_pa
   return labeled_images_dataset(load_idx_images(images_path, labels_path));
 }
 
+Element scale_image_to_unit(Element e) {
+  const Tensor& u8 = e.at("image");
+  LT_CHECK(u8.dtype() == DType::kU8, kInvalidArgument, "scale_image_to_unit: \"image\" is ",
+           dtype_name(u8.dtype()), "; it scales u8 images");
+  Tensor f = Tensor::uninitialized(DType::kF32, u8.shape());
+  const uint8_t* src = u8.as<uint8_t>();
+  float* dst = f.mutable_as<float>();
+  for (int64_t i = 0; i < u8.num_elements(); ++i) dst[i] = src[i] * (1.0f / 255.0f);
+  e.set("image", std::move(f));
+  return e;
+}
+
 Dataset labeled_images_dataset(LabeledImages images) {
   LT_CHECK(images.count >= 0 && static_cast<int64_t>(images.labels.size()) == images.count &&
                static_cast<int64_t>(images.pixels.size()) ==

@@ -72,6 +72,31 @@ TEST(IdxDatasetTest, YieldsImageViewsAndLabels) {
   EXPECT_EQ(it.next_batch_into(dst), 0);
 }
 
+TEST(ScaleImageToUnitTest, GivesTheBatchersPixelsAndKeepsTheLabel) {
+  LabeledImages images;
+  images.count = 1;
+  images.height = 2;
+  images.width = 2;
+  images.channels = 1;
+  images.num_classes = 3;
+  images.pixels = {0, 1, 128, 255};
+  images.labels = {2};
+  Iterator it = labeled_images_dataset(images).map(scale_image_to_unit).iterate(0);
+  const std::optional<Element> e = it.next();
+  ASSERT_TRUE(e.has_value());
+  const Tensor& image = e->at("image");
+  ASSERT_EQ(image.dtype(), DType::kF32);
+  EXPECT_EQ(image.shape(), (Shape{2, 2, 1}));
+  for (int i = 0; i < 4; ++i) {
+    // Bit for bit the Batcher's p * (1.0f / 255.0f).
+    EXPECT_EQ(image.as<float>()[i], images.pixels[static_cast<size_t>(i)] * (1.0f / 255.0f)) << i;
+  }
+  EXPECT_EQ(e->at("label").as<int32_t>()[0], 2);
+  Element f32_image;
+  f32_image.set("image", Tensor::uninitialized(DType::kF32, Shape{1}));
+  EXPECT_THROW(scale_image_to_unit(f32_image), Error);
+}
+
 TEST(CsvDatasetTest, ReadsPathsAndLabelsWithHeaderAndQuotes) {
   TempDir dir;
   write_text(dir.file("list.csv"),

@@ -106,16 +106,6 @@ TEST(MicroBatchTest, PartialLastBatchTrainsAsTheFullBatch) {
   }
 }
 
-data::Element scaled(data::Element e) {
-  const data::Tensor& u8 = e.at("image");
-  data::Tensor f = data::Tensor::uninitialized(DType::kF32, u8.shape());
-  const uint8_t* src = u8.as<uint8_t>();
-  float* dst = f.mutable_as<float>();
-  for (int64_t i = 0; i < u8.num_elements(); ++i) dst[i] = src[i] * (1.0f / 255.0f);
-  e.set("image", std::move(f));
-  return e;
-}
-
 TEST(MicroBatchTest, DatasetBatchesAreStagedAndTrainAsTheFullBatch) {
   // The Batcher's scaling as a map, so images and the Dataset feed the same pixels; 22 examples
   // in batches of 8, the last batch of 6.
@@ -124,7 +114,8 @@ TEST(MicroBatchTest, DatasetBatchesAreStagedAndTrainAsTheFullBatch) {
   full.fit(images, {.epochs = 2, .batch_size = 8, .shuffle = false, .verbose = 0});
   Trainer micro(conv_dense(),
                 {.optimizer = SGD({.learning_rate = 0.05f}), .seed = 4, .micro_batches = 4});
-  const data::Dataset dataset = data::labeled_images_dataset(images).map(scaled).batch(8);
+  const data::Dataset dataset =
+      data::labeled_images_dataset(images).map(data::scale_image_to_unit).batch(8);
   micro.fit(dataset, {.epochs = 2, .verbose = 0});
   EXPECT_EQ(micro.iterations(), full.iterations());
   const std::vector<std::vector<float>> a = full.get_weights(), b = micro.get_weights();

@@ -26,19 +26,11 @@ nn::Sequential small_cnn() {
        nn::Dropout({.rate = 0.25f, .seed = 5}), nn::Dense({.units = 4})});
 }
 
-// The Batcher's pixel scaling, as a map: p * (1/255) in f32.
-data::Element scaled(data::Element e) {
-  const data::Tensor& u8 = e.at("image");
-  data::Tensor f = data::Tensor::uninitialized(DType::kF32, u8.shape());
-  const uint8_t* src = u8.as<uint8_t>();
-  float* dst = f.mutable_as<float>();
-  for (int64_t i = 0; i < u8.num_elements(); ++i) dst[i] = src[i] * (1.0f / 255.0f);
-  e.set("image", std::move(f));
-  return e;
-}
-
 data::Dataset as_dataset(const data::LabeledImages& images, int64_t batch_size) {
-  return data::labeled_images_dataset(images).map(scaled).batch(batch_size).prefetch(2);
+  return data::labeled_images_dataset(images)
+      .map(data::scale_image_to_unit)
+      .batch(batch_size)
+      .prefetch(2);
 }
 
 std::vector<float> flat_weights(const Trainer& t) {
@@ -94,7 +86,7 @@ TEST(TrainerDatasetTest, ShuffledAugmentedDatasetLearnsAndIsDeterministic) {
     };
     const data::Dataset ds = data::labeled_images_dataset(train)
                                  .shuffle(128, 7)
-                                 .map(scaled)
+                                 .map(data::scale_image_to_unit)
                                  .map(flip_with_label, {.num_parallel_calls = workers, .seed = 9})
                                  .batch(32)
                                  .prefetch(data::kAutotune);
@@ -116,7 +108,7 @@ TEST(TrainerDatasetTest, UnknownLengthShowsUnknownAndStepsPerEpochBoundsIt) {
   const data::LabeledImages train = quadrant_images(96, 1);
   const data::Dataset ds = data::labeled_images_dataset(train)
                                .filter([](const data::Element&) { return true; })
-                               .map(scaled)
+                               .map(data::scale_image_to_unit)
                                .batch(32);
   ASSERT_EQ(ds.cardinality(), data::kUnknownCardinality);
   Trainer t(small_cnn(), {.seed = 3});
@@ -138,7 +130,7 @@ TEST(TrainerDatasetTest, BadDatasetsAreRefusedWithClearErrors) {
   std::ostringstream out;
   // Not batched.
   try {
-    t.fit(data::labeled_images_dataset(train).map(scaled), {.out = &out});
+    t.fit(data::labeled_images_dataset(train).map(data::scale_image_to_unit), {.out = &out});
     FAIL() << "an unbatched dataset was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
@@ -185,7 +177,7 @@ TEST(TrainerDatasetTest, SkippedBadElementsAreCountedAndReportedEachEpoch) {
                   throw Error(ErrorCode::kDataLoss,
                               "image " + std::to_string(ctx.index) + ": truncated");
                 }
-                return scaled(std::move(e));
+                return data::scale_image_to_unit(std::move(e));
               },
               {.on_error = data::OnError::kSkip})
           .batch(20);
@@ -204,17 +196,19 @@ TEST(TrainerDatasetTest, SkippedBadElementsAreCountedAndReportedEachEpoch) {
 TEST(TrainerDatasetTest, PlanCountsThePipelineBuffers) {
   const data::LabeledImages train = quadrant_images(64, 1);
   Trainer t(small_cnn(), {.seed = 3});
-  const data::Dataset ds = data::labeled_images_dataset(train)
-                               .map(scaled, {.max_output_bytes = 12 * 12 * 4 + 4})
-                               .batch(16)
-                               .prefetch(2);
+  const data::Dataset ds =
+      data::labeled_images_dataset(train)
+          .map(data::scale_image_to_unit, {.max_output_bytes = 12 * 12 * 4 + 4})
+          .batch(16)
+          .prefetch(2);
   const int64_t pipeline = ds.max_buffered_bytes();
   ASSERT_GT(pipeline, 0);
   const MemoryReport with = t.plan(ds), without = t.plan(16);
   EXPECT_EQ(with.pipeline_bytes, pipeline);
   EXPECT_EQ(with.predicted_peak_bytes, without.predicted_peak_bytes + pipeline);
   // A map whose output size is unknown: the bound is unknown, and left out of the peak.
-  const MemoryReport unknown = t.plan(data::labeled_images_dataset(train).map(scaled).batch(16));
+  const MemoryReport unknown =
+      t.plan(data::labeled_images_dataset(train).map(data::scale_image_to_unit).batch(16));
   EXPECT_EQ(unknown.pipeline_bytes, -1);
   EXPECT_EQ(unknown.predicted_peak_bytes, without.predicted_peak_bytes);
 }

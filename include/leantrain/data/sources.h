@@ -20,6 +20,10 @@ namespace leantrain::data {
 Dataset idx_dataset(const std::string& images_path, const std::string& labels_path);
 // The same for images already loaded; the dataset takes ownership of them.
 Dataset labeled_images_dataset(LabeledImages images);
+// A map for those datasets: the element with its u8 "image" replaced by f32 p * (1.0f / 255.0f),
+// the Batcher's scaling (so a Dataset and in-memory images feed a model the same pixels). Throws
+// Error(kInvalidArgument) when "image" is missing or not u8.
+Element scale_image_to_unit(Element e);
 
 // ---- CSV of path,label --------------------------------------------------------------------
 
