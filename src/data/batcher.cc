@@ -43,10 +43,18 @@ int64_t Batcher::batch_count(int64_t b) const {
 // position in [0, i]. Starts from the identity every epoch, so the order is a pure function of
 // (seed, epoch). O(n) time, no extra memory.
 void Batcher::start_epoch(int64_t epoch) {
+  if (shuffle_) {
+    start_epoch(epoch, seed_);
+    return;
+  }
   LT_CHECK(epoch >= 0, kInvalidArgument, "epoch must be >= 0, got ", epoch);
   std::iota(order_.begin(), order_.end(), int64_t{0});
-  if (!shuffle_) return;
-  Rng rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
+}
+
+void Batcher::start_epoch(int64_t epoch, uint64_t seed) {
+  LT_CHECK(epoch >= 0, kInvalidArgument, "epoch must be >= 0, got ", epoch);
+  std::iota(order_.begin(), order_.end(), int64_t{0});
+  Rng rng(mix64(seed ^ mix64(static_cast<uint64_t>(epoch))));
   for (int64_t i = images_.count - 1; i > 0; --i) {
     const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(i) + 1));
     std::swap(order_[static_cast<size_t>(i)], order_[static_cast<size_t>(j)]);

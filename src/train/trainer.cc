@@ -316,7 +316,11 @@ namespace {
 class ImageBatches final : public BatchSource {
  public:
   ImageBatches(const data::LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed)
-      : batcher_(images, batch_size, shuffle, seed) {}
+      : owned_(std::in_place, images, batch_size, shuffle, seed), batcher_(*owned_) {}
+  // `other`'s images and batch size in an order of their own, always shuffled with `seed`,
+  // through other's Batcher (no second epoch order held): for batch-norm calibration between
+  // epochs, since other's next start_epoch restores its own order.
+  ImageBatches(ImageBatches& other, uint64_t seed) : batcher_(other.batcher_), seed_(seed) {}
   int64_t batch_size() const override { return batcher_.batch_size(); }
   int64_t num_batches() const override { return batcher_.num_batches(); }
   std::vector<int64_t> known_batch_sizes() const override {
@@ -327,7 +331,11 @@ class ImageBatches final : public BatchSource {
     return sizes;
   }
   void start_epoch(int64_t epoch) override {
-    batcher_.start_epoch(epoch);
+    if (seed_.has_value()) {
+      batcher_.start_epoch(epoch, *seed_);
+    } else {
+      batcher_.start_epoch(epoch);
+    }
     next_ = 0;
   }
   int64_t next(const SlotsFor& slots_for) override {
@@ -337,7 +345,9 @@ class ImageBatches final : public BatchSource {
   }
 
  private:
-  data::Batcher batcher_;
+  std::optional<data::Batcher> owned_;
+  data::Batcher& batcher_;
+  std::optional<uint64_t> seed_;  // set: an order of its own (see the borrowing constructor)
   int64_t next_ = 0;
 };
 
@@ -1477,8 +1487,7 @@ History Trainer::fit(const data::LabeledImages& train, const FitOptions& options
   check_fit_options(options);
   check_data(train);
   ImageBatches source(train, options.batch_size, options.shuffle, options_.seed);
-  ImageBatches calibration(train, options.batch_size, /*shuffle=*/true,
-                           mix64(options_.seed ^ 0x9e37u));
+  ImageBatches calibration(source, mix64(options_.seed ^ 0x9e37u));
   return fit_batches(source, &calibration, options);
 }
 

@@ -136,6 +136,23 @@ TEST(BatcherTest, WithoutShuffleTheOrderIsTheIdentityEveryEpoch) {
   }
 }
 
+TEST(BatcherTest, AnotherSeedGivesThatSeedsOrderUntilTheNextStartEpoch) {
+  const LabeledImages li = numbered_images(100, 1, 2);
+  Batcher own(li, 8, false, 5);           // unshuffled: the seeded order must shuffle all the same
+  const Batcher seeded(li, 8, true, 77);  // starts epoch 0 with seed 77
+  own.start_epoch(0, 77);
+  EXPECT_EQ(epoch_order(own, li), epoch_order(seeded, li));
+  own.start_epoch(0);
+  EXPECT_EQ(epoch_order(own, li), identity(100));
+  Batcher shuffled(li, 8, true, 5);
+  const auto order_5 = epoch_order(shuffled, li);
+  shuffled.start_epoch(0, 77);
+  EXPECT_EQ(epoch_order(shuffled, li), epoch_order(seeded, li));
+  shuffled.start_epoch(0);
+  EXPECT_EQ(epoch_order(shuffled, li), order_5);
+  EXPECT_THROW(own.start_epoch(-1, 77), Error);
+}
+
 TEST(BatcherTest, ScalesPixelsToUnitRangeAndWritesOnlyTheBatch) {
   LabeledImages li;
   li.count = 3;

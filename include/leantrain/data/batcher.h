@@ -38,6 +38,10 @@ class Batcher {
   // Deterministic: the order depends only on (seed, epoch), not on earlier calls.
   // O(count). Throws kInvalidArgument when epoch < 0.
   void start_epoch(int64_t epoch);
+  // The same, shuffled with `seed` whatever the constructor's shuffle and seed: a second order of
+  // the same images without a second Batcher's memory (e.g. batch-norm calibration batches
+  // between epochs; the next start_epoch(epoch) restores the Batcher's own order).
+  void start_epoch(int64_t epoch, uint64_t seed);
 
   // Writes batch b of the current epoch: pixels as f32 scaled by 1/255 (p * (1.0f / 255.0f)),
   // NHWC, into images[0 .. batch_count(b)*H*W*C), labels into labels[0 .. batch_count(b)).
