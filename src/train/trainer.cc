@@ -16,6 +16,7 @@
 #include "leantrain/data/batcher.h"
 #include "leantrain/graph/autodiff.h"
 #include "leantrain/graph/remat.h"
+#include "leantrain/graph/step_local_gradients.h"
 #include "leantrain/memory/arena.h"
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
@@ -173,7 +174,10 @@ std::string MemoryReport::to_string() const {
   std::string out = "Memory plan (batch " + std::to_string(batch_size) + "):\n";
   out += line("parameters (trainable)", parameters_bytes);
   out += line("non-trainable state", state_bytes);
-  out += line("gradients", gradients_bytes);
+  out += step_local_gradients
+             ? "  gradients: step-local, in the training arena from their producer to their "
+               "parameter's update\n"
+             : line("gradients", gradients_bytes);
   out += line("optimizer state", optimizer_bytes);
   out += line("persistent block (64-B aligned)", persistent_bytes);
   out += line("arena: training step", train_arena_bytes);
@@ -425,8 +429,14 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
   objective_ = std::make_unique<Objective>(
       resolve_objective(options_.loss, options_.metrics, model_.output_shape()));
   learning_rate_ = options_.optimizer.learning_rate;
+  // Gradients outlive the step only when they accumulate over micro-steps or are asked for.
+  step_local_gradients_ =
+      !options_.keep_gradients &&
+      (options_.micro_batches == 1 ||
+       (options_.micro_batches == kAutoMicroBatches && options_.memory_budget_bytes <= 0));
   // Every persistent tensor the training graph uses, declared from a graph of batch 1.
-  const graph::Graph g = build_graph(1, kTrain);
+  graph::Graph g = build_graph(1, kTrain);
+  finish_training_graph(g);
   for (const graph::Value& v : g.values()) {
     if (graph::is_persistent(v.kind)) store_->declare(v.name, v.spec, v.kind);
   }
@@ -496,6 +506,22 @@ graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
   return g;
 }
 
+void Trainer::finish_training_graph(graph::Graph& g) const {
+  if (!step_local_gradients_) return;
+  graph::make_gradients_step_local(g);
+  for (const graph::Value& v : g.values()) {
+    LT_CHECK(v.kind != ValueKind::kGradient, kInternal, "the gradient '", v.name,
+             "' is read by more than its parameter's update: it cannot be step-local");
+  }
+}
+
+int64_t Trainer::planned_arena_bytes(const graph::Graph& g) const {
+  if (!step_local_gradients_) return runtime::planned_arena_bytes(g, options_.kernels);
+  graph::Graph finished = g;
+  finish_training_graph(finished);
+  return runtime::planned_arena_bytes(finished, options_.kernels);
+}
+
 namespace {
 
 const char* step_name(int mode) {
@@ -549,6 +575,7 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
                "); use a smaller batch size or a budget of at least ", iec(need));
     }
   }
+  if (mode == kTrain) finish_training_graph(g);
   p = std::make_unique<runtime::Program>(std::move(g), *store_, *arena_, options_.kernels);
   if (mode == kTrain) {
     if (budget > 0) {
@@ -661,9 +688,7 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   LT_CHECK(batch_size >= 1, kInvalidArgument, "batch_size must be >= 1, got ", batch_size);
   LT_CHECK(budget_bytes >= 0, kInvalidArgument, "a memory budget must be >= 0 bytes, got ",
            budget_bytes);
-  const auto arena_of = [&](const graph::Graph& g) {
-    return runtime::planned_arena_bytes(g, options_.kernels);
-  };
+  const auto arena_of = [&](const graph::Graph& g) { return planned_arena_bytes(g); };
   graph::Graph train = build_graph(batch_size, kTrain);
   auto facts_it = batch_facts_.find(batch_size);
   if (facts_it == batch_facts_.end()) {
@@ -1126,6 +1151,7 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
   r.state_bytes = store_->bytes_of(ValueKind::kState);
   r.gradients_bytes = store_->bytes_of(ValueKind::kGradient);
+  r.step_local_gradients = step_local_gradients_ && k == 1;
   r.optimizer_bytes = store_->bytes_of(ValueKind::kOptimizerState);
   r.persistent_bytes = store_->total_bytes();
   r.train_arena_bytes = train.arena_bytes();

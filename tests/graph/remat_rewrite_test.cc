@@ -64,12 +64,16 @@ nn::Model mobilenet_v2() {
   return nn::make_model("mobilenet_v2", Shape{32, 32, 1}, kClasses, 3, {.alpha = 0.35});
 }
 
+// The rewrite is tested on training graphs as built (updates after the backward pass,
+// persistent gradients); the Trainer moves updates into the backward pass after it
+// (graph/step_local_gradients.h, tested with the Trainer's budget plans).
 std::unique_ptr<train::Trainer> make_trainer(nn::Model model, KernelChoice choice) {
   return std::make_unique<train::Trainer>(
       std::move(model),
       train::CompileOptions{.optimizer = train::SGD({.learning_rate = 0.05f, .momentum = 0.9f}),
                             .seed = 42,
-                            .kernels = choice});
+                            .kernels = choice,
+                            .keep_gradients = true});
 }
 
 // What a run leaves: the loss of every step and every variable at the end (weights and
@@ -505,7 +509,8 @@ TEST(ApplyRematTest, MobileNetV2At224Batch32StaysWithinItsPredictions) {
   const nn::Model model = nn::make_model("mobilenet_v2", Shape{224, 224, 3}, 1000);
   auto t = std::make_unique<train::Trainer>(
       model, train::CompileOptions{.optimizer = train::SGD({.momentum = 0.9f}),
-                                   .allocator = {memory::AllocatorMode::kGrow}});
+                                   .allocator = {memory::AllocatorMode::kGrow},
+                                   .keep_gradients = true});
   const Graph& g = t->training_program(32).graph();
   const Chain chain = extract_chain(g);
   const int64_t keep_all_arena = t->training_program(32).arena_bytes();

@@ -76,10 +76,13 @@ nn::Model relu_branches_model() {
   return nn::Model(in, nn::Dense({.units = kClasses})(x), "relu_branches");
 }
 
+// Gradients kept in the store, where the tests compare them; the rewrite is applied to the
+// training graph as built (the Trainer moves updates into the backward pass after it).
 std::unique_ptr<Trainer> make_trainer(nn::Model model) {
   return std::make_unique<Trainer>(
-      std::move(model),
-      CompileOptions{.optimizer = SGD({.learning_rate = 0.05f, .momentum = 0.9f}), .seed = 42});
+      std::move(model), CompileOptions{.optimizer = SGD({.learning_rate = 0.05f, .momentum = 0.9f}),
+                                       .seed = 42,
+                                       .keep_gradients = true});
 }
 
 // Runs `steps` training steps of `p` (a program over t's store) on seeded images and labels;

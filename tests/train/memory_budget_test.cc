@@ -176,8 +176,10 @@ TEST(MemoryBudgetTest, ABudgetBelowTheSmallestPlanFailsBeforeAnyStepNamingWhatWo
   const int64_t smallest = probe->plan_for_budget(kBatch, persistent + 1).min_bytes;
   // The smallest budget fits the batch.
   EXPECT_TRUE(probe->plan_for_budget(kBatch, smallest).fits);
-  // Well below it: a few images' worth fewer.
-  const int64_t budget = persistent + (smallest - persistent) * 6 / 10;
+  // Well below it, above what a batch of 1 needs.
+  const int64_t one = probe->plan_for_budget(1, persistent + 1).min_bytes;
+  ASSERT_LT(one, smallest);
+  const int64_t budget = (one + smallest) / 2;
 
   auto t = make_trainer(budget);
   std::string message;

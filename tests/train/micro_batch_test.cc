@@ -184,7 +184,9 @@ TEST(MicroBatchTest, BatchNormPlanSaysStatisticsArePerMicroBatch) {
 TEST(MicroBatchTest, AutoSplitsOnlyWhenNoWholeBatchPlanFitsAndTrainsAsThatK) {
   constexpr int64_t kBatch = 16;
   const Optimizer sgd = SGD({.learning_rate = 0.05f});
-  Trainer probe(conv_dense(), {.optimizer = sgd, .seed = 7});
+  // Automatic micro-batching under a budget keeps gradients persistent (they may accumulate):
+  // so does the probe, for the same persistent block.
+  Trainer probe(conv_dense(), {.optimizer = sgd, .seed = 7, .keep_gradients = true});
   const int64_t persistent = probe.store().total_bytes();
   // The smallest whole-batch plan (keep all or rematerialization), asked of a budget nothing
   // fits; one byte less is the budget.

@@ -90,7 +90,10 @@ TEST(TrainerTest, WholeModelGradientMatchesCentralDifferences) {
                                 nn::BatchNormalization(), nn::AveragePooling2D(), nn::Flatten(),
                                 nn::Dense({.units = 16, .activation = "tanh"}),
                                 nn::Dropout({.rate = 0.25f}), nn::Dense({.units = 4})});
-    Trainer trainer(model, {.optimizer = SGD({.learning_rate = 1e-30f}), .seed = 2, .kernels = k});
+    Trainer trainer(model, {.optimizer = SGD({.learning_rate = 1e-30f}),
+                            .seed = 2,
+                            .kernels = k,
+                            .keep_gradients = true});  // read from the store below
     runtime::Program& p = trainer.training_program(8);
     data::Batcher batcher(train, 8, false, 0);
     batcher.start_epoch(0);
@@ -131,8 +134,17 @@ TEST(TrainerTest, PlanIsKnownBeforeTheFirstStepAndReusesBuffers) {
   EXPECT_EQ(trainer.iterations(), 0);
   const int64_t params = model.count_params(true) * 4;
   EXPECT_EQ(r.parameters_bytes, params);
-  EXPECT_EQ(r.gradients_bytes, params);
+  EXPECT_EQ(r.gradients_bytes, 0);  // step-local: in the arena
+  EXPECT_TRUE(r.step_local_gradients);
   EXPECT_EQ(r.optimizer_bytes, 2 * params);  // Adam: m and v
+  EXPECT_EQ(r.persistent_bytes, trainer.store().total_bytes());
+  {
+    Trainer keeping(model, {.keep_gradients = true});
+    const MemoryReport k = keeping.plan(64);
+    EXPECT_EQ(k.gradients_bytes, params);
+    EXPECT_FALSE(k.step_local_gradients);
+    EXPECT_GE(k.persistent_bytes, r.persistent_bytes + params);
+  }
   EXPECT_LT(r.train_arena_bytes, r.step_buffers_bytes);
   // No pipeline here; the programs' own memory is measured once, so planning again agrees.
   EXPECT_GE(r.runtime_bytes, 0);

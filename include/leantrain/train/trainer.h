@@ -165,6 +165,15 @@ struct CompileOptions {
   // the semantics and costs above; the plan explanation says so. Without a budget, or when a
   // whole-batch plan fits, it is 1.
   int micro_batches = 1;
+  // Keep each parameter's gradient in the persistent block until the step ends, the optimizer
+  // updating every parameter after the whole backward pass (readable after a step as
+  // store().view(name + "/grad")). Off (default): each parameter is updated as soon as its
+  // gradient is complete, and gradients are step-local values in the arena
+  // (graph/step_local_gradients.h): the persistent block holds no gradients and a step's peak
+  // only the few alive there; the numbers are bitwise the same. Micro-batching keeps them
+  // regardless (micro_batches > 1, or kAutoMicroBatches with a memory budget): they accumulate
+  // across micro-steps.
+  bool keep_gradients = false;
 };
 
 inline constexpr int kAutoMicroBatches = 0;
@@ -249,7 +258,10 @@ struct MemoryReport {
   int64_t batch_size = 0;
   int64_t parameters_bytes = 0;  // trainable parameters
   int64_t state_bytes = 0;       // non-trainable (batch-norm statistics)
-  int64_t gradients_bytes = 0;
+  int64_t gradients_bytes = 0;   // in the persistent block (0 when step-local)
+  // The gradients live in the training step's arena, each until its parameter's update
+  // (CompileOptions::keep_gradients off); their bytes are part of train_arena_bytes.
+  bool step_local_gradients = false;
   int64_t optimizer_bytes = 0;
   int64_t persistent_bytes = 0;   // the persistent block, alignment included
   int64_t train_arena_bytes = 0;  // planned arena of the training step
@@ -386,6 +398,11 @@ class Trainer {
 
  private:
   graph::Graph build_graph(int64_t batch_size, int mode) const;
+  // The last rewrite of a whole-batch training graph (after remat or bf16 storage): with
+  // step_local_gradients_, updates move into the backward pass and gradients into the arena.
+  void finish_training_graph(graph::Graph& g) const;
+  // The planned arena of `g` as its program would plan it (training graphs finished first).
+  int64_t planned_arena_bytes(const graph::Graph& g) const;
   runtime::Program& program(int mode, int64_t batch_size);
   // plan_for_budget, also returning the chosen training graph when `graph` is not null (left
   // empty when nothing fits).
@@ -455,6 +472,9 @@ class Trainer {
   // compilation beyond the pages of our own blocks (measured once per program, so plan() gives
   // the same figure every time).
   int64_t runtime_bytes_ = 0;
+  // Gradients are step-local, updates run during the backward pass (CompileOptions::
+  // keep_gradients): every training program goes through finish_training_graph.
+  bool step_local_gradients_ = false;
   int64_t iteration_ = 0;
   double learning_rate_ = 0;
   bool stop_requested_ = false;

@@ -1,0 +1,95 @@
+#include "leantrain/graph/step_local_gradients.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "leantrain/core/error.h"
+
+namespace leantrain::graph {
+
+int32_t make_gradients_step_local(Graph& g) {
+  const std::vector<std::vector<NodeId>> readers = value_readers(g);
+  const int32_t num_nodes = g.num_nodes();
+  // after[n]: the update nodes that run right after node n, in their original order.
+  std::vector<std::vector<NodeId>> after(static_cast<size_t>(num_nodes));
+  std::vector<bool> is_update(static_cast<size_t>(num_nodes), false);
+  std::vector<ValueId> local;
+  for (NodeId u = 0; u < num_nodes; ++u) {
+    const Node& node = g.node(u);
+    if (node.phase != Phase::kUpdate) continue;
+    is_update[static_cast<size_t>(u)] = true;
+    NodeId last = -1;
+    for (ValueId in : node.inputs) {
+      const Value& value = g.value(in);
+      last = std::max(last, value.producer);
+      if (is_persistent(value.kind)) {
+        // Readers before the update (it writes the value in place); later ones stay later.
+        for (NodeId r : readers[static_cast<size_t>(in)]) {
+          if (r < u) last = std::max(last, r);
+        }
+      }
+      if (value.kind == ValueKind::kGradient && value.producer >= 0 &&
+          readers[static_cast<size_t>(in)] == std::vector<NodeId>{u}) {
+        local.push_back(in);
+      }
+    }
+    LT_CHECK(last >= 0 && last < u && node.outputs.empty(), kInternal,
+             "make_gradients_step_local: update node '", node.name, "' follows node ", last,
+             " and writes ", node.outputs.size(),
+             " values (updates write their inputs in place, "
+             "after the node producing their gradient)");
+    after[static_cast<size_t>(last)].push_back(u);
+  }
+  if (local.empty()) return 0;
+
+  // Only update nodes move (they write no new values), so names cannot clash.
+  std::vector<NodeId> order;
+  order.reserve(static_cast<size_t>(num_nodes));
+  for (NodeId n = 0; n < num_nodes; ++n) {
+    if (is_update[static_cast<size_t>(n)]) continue;
+    order.push_back(n);
+    for (NodeId u : after[static_cast<size_t>(n)]) order.push_back(u);
+  }
+  LT_CHECK(static_cast<int32_t>(order.size()) == num_nodes, kInternal,
+           "make_gradients_step_local: scheduled ", order.size(), " of ", num_nodes, " nodes");
+
+  // Rebuild: producer-less values first in their order, then the nodes in the new order.
+  Graph out;
+  std::vector<ValueId> id_of(static_cast<size_t>(g.num_values()), kNoValue);
+  std::vector<NodeId> node_of(static_cast<size_t>(num_nodes), -1);
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const Value& value = g.value(v);
+    if (value.producer >= 0) continue;
+    const ValueId id = out.add_value(value.name, value.spec, value.kind, value.layer);
+    out.value(id).is_output = value.is_output;
+    id_of[static_cast<size_t>(v)] = id;
+  }
+  for (NodeId n : order) {
+    const Node& node = g.node(n);
+    std::vector<ValueId> inputs;
+    for (ValueId in : node.inputs) inputs.push_back(id_of[static_cast<size_t>(in)]);
+    const NodeId forward_of =
+        node.forward_of >= 0 ? node_of[static_cast<size_t>(node.forward_of)] : NodeId{-1};
+    LT_CHECK(node.forward_of < 0 || forward_of >= 0, kInternal, "make_gradients_step_local: '",
+             node.name, "' would run before its forward node");
+    const std::vector<ValueId> outs =
+        out.add_node(node.op, std::move(inputs), node.name, node.phase, node.layer, forward_of);
+    const NodeId id = out.num_nodes() - 1;
+    node_of[static_cast<size_t>(n)] = id;
+    out.node(id).recomputed = node.recomputed;
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const Value& original = g.value(node.outputs[i]);
+      Value& copy = out.value(outs[i]);
+      if (copy.name != original.name) out.rename(outs[i], original.name);
+      copy.kind = original.kind;
+      copy.layer = original.layer;
+      copy.is_output = original.is_output;
+      id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
+    }
+  }
+  for (ValueId v : local) out.value(id_of[static_cast<size_t>(v)]).kind = ValueKind::kActivation;
+  g = std::move(out);
+  return static_cast<int32_t>(local.size());
+}
+
+}  // namespace leantrain::graph
