@@ -18,4 +18,18 @@ void bf16_to_f32_ref(const uint16_t* src, float* dst, int64_t n);
 void f32_to_bf16_fast(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_f32_fast(const uint16_t* src, float* dst, int64_t n);
 
+// Centered storage of a channels-last tensor of `rows` x `channels`: dst[r, c] =
+// float_to_bf16(src[r, c] - mean[c]).bits (the f32 difference, then rounded), and back,
+// dst[r, c] = bf16_to_float(src[r, c]) + mean[c]. src and dst must not overlap.
+void f32_centered_to_bf16_ref(const float* src, const float* mean, uint16_t* dst, int64_t rows,
+                              int64_t channels);
+void bf16_centered_to_f32_ref(const uint16_t* src, const float* mean, float* dst, int64_t rows,
+                              int64_t channels);
+// The same, 16 (8) channels at a time with AVX2, OpenMP-parallel over rows; the reference's
+// bits exactly.
+void f32_centered_to_bf16_fast(const float* src, const float* mean, uint16_t* dst, int64_t rows,
+                               int64_t channels);
+void bf16_centered_to_f32_fast(const uint16_t* src, const float* mean, float* dst, int64_t rows,
+                               int64_t channels);
+
 }  // namespace leantrain::kernels

@@ -10,6 +10,8 @@
 //     interleaves 128-bit lanes; a 64-bit permute restores the order.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/cast.h"
 #include "kernels/fast_math.h"
 #include "leantrain/core/dtype.h"
@@ -53,7 +55,67 @@ void bf16_to_f32_range(const uint16_t* src, float* dst, int64_t begin, int64_t e
   for (; i < end; ++i) dst[i] = bf16_to_float(BF16{src[i]});
 }
 
+// Rows [begin, end) of a rows x channels tensor.
+void f32_centered_to_bf16_rows(const float* src, const float* mean, uint16_t* dst, int64_t channels,
+                               int64_t begin, int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float* x = src + r * channels;
+    uint16_t* y = dst + r * channels;
+    int64_t c = 0;
+    for (; c + 16 <= channels; c += 16) {
+      const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(mean + c));
+      const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + c + 8), _mm256_loadu_ps(mean + c + 8));
+      const __m256i a = round_to_bf16_lanes(_mm256_castps_si256(d0));
+      const __m256i b = round_to_bf16_lanes(_mm256_castps_si256(d1));
+      const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c), packed);
+    }
+    for (; c < channels; ++c) y[c] = float_to_bf16(x[c] - mean[c]).bits;
+  }
+}
+
+void bf16_centered_to_f32_rows(const uint16_t* src, const float* mean, float* dst, int64_t channels,
+                               int64_t begin, int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    const uint16_t* x = src + r * channels;
+    float* y = dst + r * channels;
+    int64_t c = 0;
+    for (; c + 8 <= channels; c += 8) {
+      const __m256i wide =
+          _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + c)));
+      const __m256 f = _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+      _mm256_storeu_ps(y + c, _mm256_add_ps(f, _mm256_loadu_ps(mean + c)));
+    }
+    for (; c < channels; ++c) y[c] = bf16_to_float(BF16{x[c]}) + mean[c];
+  }
+}
+
+// Rows per OpenMP chunk: about fast::kGrain elements.
+int64_t rows_per_chunk(int64_t channels) {
+  return std::max<int64_t>(1, fast::kGrain / std::max<int64_t>(1, channels));
+}
+
 }  // namespace
+
+void f32_centered_to_bf16_fast(const float* src, const float* mean, uint16_t* dst, int64_t rows,
+                               int64_t channels) {
+  const int64_t chunk = rows_per_chunk(channels);
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (rows * channels >= fast::kParallelMin)
+  for (int64_t k = 0; k < chunks; ++k) {
+    f32_centered_to_bf16_rows(src, mean, dst, channels, k * chunk, std::min(rows, (k + 1) * chunk));
+  }
+}
+
+void bf16_centered_to_f32_fast(const uint16_t* src, const float* mean, float* dst, int64_t rows,
+                               int64_t channels) {
+  const int64_t chunk = rows_per_chunk(channels);
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (rows * channels >= fast::kParallelMin)
+  for (int64_t k = 0; k < chunks; ++k) {
+    bf16_centered_to_f32_rows(src, mean, dst, channels, k * chunk, std::min(rows, (k + 1) * chunk));
+  }
+}
 
 void f32_to_bf16_fast(const float* src, uint16_t* dst, int64_t n) {
   fast::for_chunks(n, [=](int64_t b, int64_t e) { f32_to_bf16_range(src, dst, b, e); });

@@ -17,4 +17,13 @@ std::shared_ptr<const graph::Op> cast_to_bf16();
 // throws Error(kInvalidArgument) for an input that is not bf16.
 std::shared_ptr<const graph::Op> cast_to_f32();
 
+// "CastToBF16Centered": (x f32 [..., C], mean f32 [C]) -> bf16 of x - mean per channel (the
+// last axis): what bf16 storage keeps of a batch normalization's input, whose backward
+// recomputes (x - mean) * invstd, so that the rounding error is relative to x - mean rather
+// than to x (large when a channel's |mean| is many times its spread). Not differentiable.
+std::shared_ptr<const graph::Op> cast_to_bf16_centered();
+// "CastToF32Centered": (y bf16 [..., C], mean f32 [C]) -> f32 y + mean per channel: the
+// inverse of cast_to_bf16_centered up to its rounding. Not differentiable.
+std::shared_ptr<const graph::Op> cast_to_f32_centered();
+
 }  // namespace leantrain::ops

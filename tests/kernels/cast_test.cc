@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "testing/testing.h"
@@ -155,6 +156,39 @@ TEST(CastTest, FastMatchesReferenceBitForBitAcrossSizes) {
     ASSERT_TRUE(n == 0 ||
                 std::memcmp(wide_fast.data(), wide_ref.data(), static_cast<size_t>(n) * 4) == 0)
         << "n = " << n;
+  }
+}
+
+// Centered casts: fast against reference on random bit patterns and random means, row and
+// channel counts around the vector widths and the parallel threshold, output guards intact.
+TEST(CastTest, CenteredFastMatchesReferenceBitForBit) {
+  for (const auto& [rows, channels] : std::vector<std::pair<int64_t, int64_t>>{
+           {0, 8}, {1, 1}, {3, 7}, {5, 16}, {2, 17}, {9, 24}, {4, 33}, {3000, 12}, {700, 96}}) {
+    const int64_t n = rows * channels;
+    const std::vector<float> x = random_bits(n, 300 + static_cast<uint64_t>(n));
+    const std::vector<float> mean =
+        testing::random_floats(channels, 7 + static_cast<uint64_t>(channels), -50.0f, 50.0f);
+    std::vector<uint16_t> ref(static_cast<size_t>(n));
+    f32_centered_to_bf16_ref(x.data(), mean.data(), ref.data(), rows, channels);
+    testing::GuardedBuffer fast(n * 2);
+    f32_centered_to_bf16_fast(x.data(), mean.data(), static_cast<uint16_t*>(fast.data()), rows,
+                              channels);
+    ASSERT_TRUE(fast.guards_intact()) << rows << "x" << channels;
+    ASSERT_TRUE(n == 0 || std::memcmp(fast.data(), ref.data(), static_cast<size_t>(n) * 2) == 0)
+        << rows << "x" << channels;
+    std::vector<float> wide_ref(static_cast<size_t>(n));
+    bf16_centered_to_f32_ref(ref.data(), mean.data(), wide_ref.data(), rows, channels);
+    testing::GuardedBuffer wide_fast(n * 4);
+    bf16_centered_to_f32_fast(ref.data(), mean.data(), static_cast<float*>(wide_fast.data()), rows,
+                              channels);
+    ASSERT_TRUE(wide_fast.guards_intact()) << rows << "x" << channels;
+    for (int64_t i = 0; i < n; ++i) {
+      const float got = static_cast<const float*>(wide_fast.data())[i];
+      const float want = wide_ref[static_cast<size_t>(i)];
+      ASSERT_TRUE(std::bit_cast<uint32_t>(got) == std::bit_cast<uint32_t>(want) ||
+                  (std::isnan(got) && std::isnan(want)))
+          << rows << "x" << channels << ", index " << i;
+    }
   }
 }
 

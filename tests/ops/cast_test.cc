@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -56,6 +58,56 @@ TEST_P(CastOpTest, RoundTripGivesEachValueRoundedToBf16) {
   }
 }
 
+// The centered pair: x - mean per channel rounded to bf16, and back with the mean added; the
+// bits of the reference rule, channel counts with and without a vector tail. Channels whose mean
+// is 1000x their spread, where plain bf16 loses x - mean but the centered copy keeps it.
+TEST_P(CastOpTest, CenteredRoundTripKeepsTheDeviationFromTheMean) {
+  for (const int64_t channels : {int64_t{3}, int64_t{16}, int64_t{40}}) {
+    const Shape shape{4, 5, 7, channels};
+    graph::Graph g;
+    const graph::ValueId x = g.add_value("x", TensorSpec{shape}, ValueKind::kInput);
+    const graph::ValueId m = g.add_value("m", TensorSpec{Shape{channels}}, ValueKind::kInput);
+    const graph::ValueId b = g.add(ops::cast_to_bf16_centered(), {x, m}, "x/bf16", Phase::kForward);
+    const graph::ValueId y = g.add(ops::cast_to_f32_centered(), {b, m}, "x/f32", Phase::kForward);
+    g.value(b).is_output = true;
+    g.value(y).is_output = true;
+    g.value(m).is_output = true;  // read again below
+    EXPECT_EQ(g.value(b).spec.dtype, DType::kBF16);
+    EXPECT_EQ(g.value(b).spec.shape, shape);
+    EXPECT_EQ(g.value(y).spec.dtype, DType::kF32);
+    EXPECT_EQ(g.value(y).spec.shape, shape);
+
+    runtime::PersistentStore store;
+    store.allocate();
+    runtime::SharedArena arena;
+    runtime::Program p(g, store, arena, GetParam());
+    const std::vector<float> mean = testing::random_floats(channels, 5, -500.0f, 500.0f);
+    std::vector<float> in = testing::random_floats(shape.num_elements(), 12, -0.5f, 0.5f);
+    for (size_t i = 0; i < in.size(); ++i) in[i] += mean[i % static_cast<size_t>(channels)];
+    std::copy(in.begin(), in.end(), p.view("x").f32());
+    std::copy(mean.begin(), mean.end(), p.view("m").f32());
+    p.run(graph::StepState{});
+    const auto* half = static_cast<const uint16_t*>(p.view("x/bf16").data);
+    const float* out = p.view("x/f32").f32();
+    double worst_centered = 0, worst_plain = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const float mu = mean[i % static_cast<size_t>(channels)];
+      const BF16 expected = float_to_bf16(in[i] - mu);
+      ASSERT_EQ(half[i], expected.bits) << channels << " channels, index " << i;
+      ASSERT_EQ(std::bit_cast<uint32_t>(out[i]),
+                std::bit_cast<uint32_t>(bf16_to_float(expected) + mu))
+          << channels << " channels, index " << i;
+      const double d = static_cast<double>(in[i]) - mu;
+      worst_centered = std::max(worst_centered, std::abs((static_cast<double>(out[i]) - mu) - d));
+      worst_plain = std::max(
+          worst_plain, std::abs(static_cast<double>(bf16_to_float(float_to_bf16(in[i]))) - mu - d));
+    }
+    // bf16 keeps 8 bits: |x - mean| < 0.5 rounds within 2^-10; x itself (up to 500) within 2.
+    EXPECT_LE(worst_centered, 0.5 / 256 + 1e-4) << channels;
+    EXPECT_GT(worst_plain, 100 * worst_centered) << channels;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, CastOpTest,
                          ::testing::Values(KernelChoice::kReference, KernelChoice::kFast));
 
@@ -78,6 +130,23 @@ TEST(CastOpErrorsTest, RefusesTheWrongInputType) {
               std::string::npos)
         << e.what();
   }
+}
+
+TEST(CastOpErrorsTest, CenteredCastsRefuseAMeanOfTheWrongShape) {
+  graph::Graph g;
+  const graph::ValueId x = g.add_value("x", TensorSpec{Shape{2, 3}}, ValueKind::kInput);
+  const graph::ValueId m4 = g.add_value("m4", TensorSpec{Shape{4}}, ValueKind::kInput);
+  try {
+    g.add(ops::cast_to_bf16_centered(), {x, m4}, "a", Phase::kForward);
+    FAIL() << "CastToBF16Centered accepted a mean of 4 for 3 channels";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("the mean must be f32 of shape (channels,) = (3,), got "
+                                         "f32 (4,)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(g.add(ops::cast_to_bf16_centered(), {x}, "b", Phase::kForward), Error);
 }
 
 TEST(CastOpErrorsTest, HasNoGradient) {
