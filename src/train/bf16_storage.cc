@@ -60,7 +60,8 @@ std::string Bf16StoragePlan::to_string() const {
   for (const Bf16StorageEntry& e : entries) {
     kept += e.f32_bytes;
     out += e.name + " " + std::to_string(e.f32_bytes) +
-           (e.converted ? " bf16\n" : " f32: " + e.skipped_because + "\n");
+           (e.converted ? (e.center_mean != graph::kNoValue ? " bf16 (centered)\n" : " bf16\n")
+                        : " f32: " + e.skipped_because + "\n");
   }
   out += "bf16 storage: " + std::to_string(converted_values()) + " of " +
          std::to_string(entries.size()) + " kept values, kept bytes " + std::to_string(kept) +
@@ -118,7 +119,27 @@ Bf16StoragePlan plan_bf16_storage(const Graph& g, const Bf16StorageOptions& opti
       } else if (reader.phase == Phase::kBackward && !options.only_reader_types.empty() &&
                  !contains(options.only_reader_types, reader.op->type())) {
         skip(reader.op->type() + " '" + reader.name + "' is not among only_reader_types");
+      } else if (reader.phase == Phase::kBackward && options.center_batch_norm_inputs &&
+                 reader.op->type() == "BatchNormalizationBackward") {
+        // Centered on the batch mean of the normalization whose input it is.
+        const NodeId f = reader.forward_of;
+        const bool is_input = f >= 0 && g.node(f).op->type() == "BatchNormalization" &&
+                              !g.node(f).inputs.empty() && g.node(f).inputs[0] == v &&
+                              g.node(f).outputs.size() >= 2 && f < first_backward;
+        const ValueId mean = is_input ? g.node(f).outputs[1] : graph::kNoValue;
+        if (mean == graph::kNoValue ||
+            (e.center_mean != graph::kNoValue && e.center_mean != mean)) {
+          skip(reader.op->type() + " '" + reader.name +
+               "' reads it, but not as the input of one training-mode normalization to center on");
+        } else {
+          e.center_mean = mean;
+          e.cast_after = f;
+        }
       }
+    }
+    if (!e.skipped_because.empty()) {
+      e.center_mean = graph::kNoValue;
+      e.cast_after = -1;
     }
     e.converted = e.skipped_because.empty();
     plan.entries.push_back(std::move(e));
@@ -138,13 +159,16 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
   const size_t num_values = static_cast<size_t>(g.num_values());
   const size_t num_nodes = static_cast<size_t>(g.num_nodes());
   std::vector<bool> converted(num_values, false);
+  std::vector<ValueId> center_mean(num_values, graph::kNoValue);
   std::vector<std::vector<ValueId>> f32_casts_before(num_nodes);
-  std::vector<int32_t> bf16_casts_after(num_nodes, 0);
+  std::vector<std::vector<ValueId>> bf16_casts_after(num_nodes);
   for (const Bf16StorageEntry& e : plan.entries) {
     if (!e.converted) continue;
     converted[static_cast<size_t>(e.value)] = true;
+    center_mean[static_cast<size_t>(e.value)] = e.center_mean;
     f32_casts_before[static_cast<size_t>(e.backward_readers.front())].push_back(e.value);
-    ++bf16_casts_after[static_cast<size_t>(g.value(e.value).producer)];
+    const NodeId after = e.cast_after >= 0 ? e.cast_after : g.value(e.value).producer;
+    bf16_casts_after[static_cast<size_t>(after)].push_back(e.value);
   }
   // New node ids, so that forward_of can be mapped before the node it names is added.
   std::vector<NodeId> new_id(num_nodes, -1);
@@ -152,7 +176,7 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
   for (size_t n = 0; n < num_nodes; ++n) {
     next += static_cast<NodeId>(f32_casts_before[n].size());
     new_id[n] = next++;
-    next += bf16_casts_after[n];
+    next += static_cast<NodeId>(bf16_casts_after[n].size());
   }
   const auto map_node = [&](NodeId n) {
     return n < 0 ? NodeId{-1} : new_id.at(static_cast<size_t>(n));
@@ -193,9 +217,16 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
     }
     for (ValueId v : f32_casts_before[static_cast<size_t>(n)]) {
       const Value& value = g.value(v);
-      f32_copy[static_cast<size_t>(v)] = out.add(
-          ops::cast_to_f32(), {bf16_copy[static_cast<size_t>(v)]}, fresh(value.name + "/f32"),
-          Phase::kBackward, value.layer, map_node(node.forward_of));
+      const ValueId mean = center_mean[static_cast<size_t>(v)];
+      f32_copy[static_cast<size_t>(v)] =
+          mean == graph::kNoValue
+              ? out.add(ops::cast_to_f32(), {bf16_copy[static_cast<size_t>(v)]},
+                        fresh(value.name + "/f32"), Phase::kBackward, value.layer,
+                        map_node(node.forward_of))
+              : out.add(ops::cast_to_f32_centered(),
+                        {bf16_copy[static_cast<size_t>(v)], current[static_cast<size_t>(mean)]},
+                        fresh(value.name + "/f32"), Phase::kBackward, value.layer,
+                        map_node(node.forward_of));
     }
     std::vector<ValueId> inputs;
     for (ValueId in : node.inputs) {
@@ -228,13 +259,16 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
       copy.is_output = original.is_output;
       current[static_cast<size_t>(node.outputs[i])] = outs[i];
     }
-    for (size_t i = 0; i < outs.size(); ++i) {
-      const ValueId v = node.outputs[i];
-      if (!converted[static_cast<size_t>(v)]) continue;
+    for (ValueId v : bf16_casts_after[static_cast<size_t>(n)]) {
       const Value& value = g.value(v);
+      const ValueId mean = center_mean[static_cast<size_t>(v)];
       bf16_copy[static_cast<size_t>(v)] =
-          out.add(ops::cast_to_bf16(), {outs[i]}, fresh(value.name + "/bf16"), Phase::kForward,
-                  value.layer);
+          mean == graph::kNoValue
+              ? out.add(ops::cast_to_bf16(), {current[static_cast<size_t>(v)]},
+                        fresh(value.name + "/bf16"), Phase::kForward, value.layer)
+              : out.add(ops::cast_to_bf16_centered(),
+                        {current[static_cast<size_t>(v)], current[static_cast<size_t>(mean)]},
+                        fresh(value.name + "/bf16"), Phase::kForward, value.layer);
     }
   }
   add_free_values_below(g.num_values());

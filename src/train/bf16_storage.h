@@ -24,12 +24,15 @@
 //     relative error of at most 2^-8 per element (half a unit in the last of 8 bits). Approximate,
 //     allowed by default (the bar: losses within 1% relative over 20 steps). The
 //     exception is BatchNormalizationBackward: it recomputes (x - mean) * invstd from the stored
-//     x, so its error is 2^-8 |x| / std rather than 2^-8, large for a channel whose |mean| is
-//     many times its standard deviation. Skipped by default (kDefaultBf16SkipTypes): on
-//     MobileNetV2 224x224 batch 32 (SGD, 20 steps, random labels over 1000 classes) converting
-//     the normalizations' inputs too moved per-step losses up to 1.2% from f32's, keeping them
-//     f32 0.92% (the same f32 run on 1 thread instead of 2 differs by 0.64%: summation order
-//     alone), at a planned arena of 854 MiB against about 1,250 MiB (f32: 1,657 MiB).
+//     x, so plain bf16 gives an error of 2^-8 |x| / std rather than 2^-8, large for a channel
+//     whose |mean| is many times its standard deviation (on MobileNetV2 224x224 batch 32, SGD,
+//     20 steps, random labels over 1000 classes: per-step losses up to 1.2% from f32's, against
+//     0.92% with those inputs kept f32; the same f32 run on 1 thread instead of 2 differs by
+//     0.64%: summation order alone). So by default (center_batch_norm_inputs) a batch
+//     normalization's input is stored centered: bf16(x - batch mean) per channel
+//     (CastToBF16Centered, right after the normalization's forward node, which computes the
+//     mean), restored as that + mean (CastToF32Centered) before its backward; the error is then
+//     2^-8 |x - mean|, as for the other products.
 //   * MaxPooling2DBackward: recomputes the argmax of each window from its input. Rounding can
 //     merge distinct values into a tie, and the whole gradient of that window then goes to the
 //     first of them, which need not be the true maximum: an error of the gradient's size, not
@@ -47,8 +50,7 @@
 namespace leantrain::train {
 
 // Backward op types whose forward reads are never converted by default.
-inline const std::vector<std::string> kDefaultBf16SkipTypes = {"MaxPooling2DBackward",
-                                                               "BatchNormalizationBackward"};
+inline const std::vector<std::string> kDefaultBf16SkipTypes = {"MaxPooling2DBackward"};
 
 struct Bf16StorageOptions {
   // Values smaller than this (f32 bytes) stay f32: the casts would cost more than they save.
@@ -58,6 +60,9 @@ struct Bf16StorageOptions {
   // When not empty, only values whose backward readers all have one of these types are
   // converted (e.g. {"ReluBackward"}).
   std::vector<std::string> only_reader_types = {};
+  // A value a BatchNormalizationBackward reads (the normalization's input) is stored as
+  // bf16(x - batch mean) per channel rather than bf16(x). Off: plain bf16 like the others.
+  bool center_batch_norm_inputs = true;
 };
 
 // One kept activation of a training graph: converted, or why not.
@@ -69,6 +74,11 @@ struct Bf16StorageEntry {
   std::string skipped_because;  // empty when converted
   // Node ids of the backward nodes that read it, in schedule order.
   std::vector<graph::NodeId> backward_readers;
+  // Centered storage (a batch normalization's input): the batch mean it is stored relative to,
+  // and the normalization's forward node, after which the bf16 cast runs. kNoValue / -1 when
+  // stored plainly, right after its producer.
+  graph::ValueId center_mean = graph::kNoValue;
+  graph::NodeId cast_after = -1;
 };
 
 struct Bf16StoragePlan {
@@ -90,9 +100,11 @@ Bf16StoragePlan plan_bf16_storage(const graph::Graph& training_graph,
 
 // Returns `training_graph` rewritten to keep the values plan_bf16_storage converts in bf16:
 // - right after the producer of each such value v, a CastToBF16 node (forward phase) writes
-//   "<v>/bf16";
+//   "<v>/bf16" (for a centered value: a CastToBF16Centered right after the normalization's
+//   forward node, reading v and the batch mean);
 // - right before the first backward reader of v, a CastToF32 node (backward phase, forward_of
-//   as that reader's) writes "<v>/f32", and every backward reader of v reads it instead;
+//   as that reader's) writes "<v>/f32" (CastToF32Centered for a centered value, reading the
+//   mean too), and every backward reader of v reads it instead;
 // - forward readers keep reading v, which now dies at its last forward reader; the arena
 //   planner sees the f32 copy live only from its cast to v's last backward reader.
 // The arena is not promised to shrink: at each cast both copies are live, so when the peak
