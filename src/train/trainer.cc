@@ -811,8 +811,35 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
         remat_smaller ? graph::explain_remat(chain, smallest) : std::string());
     return r;
   }
+  // 3b. With bf16 storage allowed, the kept activations of the rewritten graph in bf16 too: the
+  // chain model counts them in f32, so a larger DP budget (less recomputation) may fit. The
+  // largest such budget by bisection between the f32 schedule's peak and keeping everything.
+  bool with_bf16 = false;
+  if (options_.bf16_storage && fit.schedule.extra_cost() > 0) {
+    const auto bf16_fit = [&](int64_t dp_budget, graph::FittedRemat* out) {
+      const graph::RematSchedule s = graph::solve_remat(chain, dp_budget);
+      if (!s.fits) return false;
+      graph::Graph g = store_kept_in_bf16(graph::apply_remat(train, chain, s));
+      const int64_t arena = arena_of(g);
+      if (arena > arena_budget) return false;
+      if (s.cost < out->schedule.cost) *out = {s, std::move(g), arena, out->attempts};
+      return true;
+    };
+    graph::FittedRemat cheaper = fit;
+    int64_t lo = fit.schedule.peak_bytes;
+    int64_t hi = fit.schedule.keep_all_peak_bytes;
+    const int64_t quantum = std::max<int64_t>(fit.schedule.slot_bytes, 1);
+    for (int i = 0; i < 12 && hi - lo > quantum; ++i) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (bf16_fit(mid, &cheaper) ? lo : hi) = mid;
+    }
+    if (cheaper.schedule.cost < fit.schedule.cost) {
+      fit = std::move(cheaper);
+      with_bf16 = true;
+    }
+  }
   r.fits = true;
-  r.plan_name = "rematerialization";
+  r.plan_name = with_bf16 ? "bf16 storage + rematerialization" : "rematerialization";
   r.train_arena_bytes = fit.arena_bytes;
   r.predicted_bytes = persistent + std::max(fit.arena_bytes, facts.eval_arena_bytes);
   r.extra_compute_fraction = fit.schedule.extra_fraction();
@@ -820,11 +847,16 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * r.extra_compute_fraction);
   r.explanation = internal::str_cat(
-      "rematerialization: ", over, "; recomputing ", r.recomputed_stages, " of ", r.chain_stages,
-      " stages (extra compute ", pct, ") takes persistent ", iec(persistent), " + arena ",
-      iec(r.predicted_bytes - persistent), " = ", iec(r.predicted_bytes),
-      " (the schedule below was solved for the arena's share of the budget, ", iec(arena_budget),
-      ")\n", graph::explain_remat(chain, fit.schedule));
+      r.plan_name, ": ", over, "; recomputing ", r.recomputed_stages, " of ", r.chain_stages,
+      " stages (extra compute ", pct, ")",
+      with_bf16 ? " and keeping the other activations the backward reads in bf16 (gradients "
+                  "approximate)"
+                : "",
+      " takes persistent ", iec(persistent), " + arena ", iec(r.predicted_bytes - persistent),
+      " = ", iec(r.predicted_bytes),
+      " (the schedule below was solved for the arena's share of the ", "budget, ",
+      iec(arena_budget), with_bf16 ? ", counting kept activations in f32" : "", ")\n",
+      graph::explain_remat(chain, fit.schedule));
   if (graph_out != nullptr) *graph_out = std::move(fit.graph);
   return r;
 }

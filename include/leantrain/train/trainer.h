@@ -120,7 +120,10 @@ struct CompileOptions {
   // - "bf16 storage" (only with bf16_storage): every activation kept, the large ones in bf16;
   // - "rematerialization": otherwise, the cheapest schedule of graph/remat.h whose planned arena
   //   fits beside the persistent block (fit_remat over the training graph's chain), training
-  //   bit for bit as keeping everything would.
+  //   bit for bit as keeping everything would;
+  // - "bf16 storage + rematerialization" (only with bf16_storage): instead, when cheaper, a
+  //   schedule recomputing less whose rewritten graph fits once the activations it keeps for
+  //   the backward are stored in bf16 (the largest such DP budget, by bisection).
   // Plans are measured by runtime::planned_arena_bytes (nothing reserved) before the chosen
   // program is compiled. When nothing fits, compiling throws Error(kOutOfBudget) before any
   // step, naming the smallest budget that fits the batch and the largest batch that fits the
@@ -184,8 +187,8 @@ struct BatchPlan {
   int64_t batch_size = 0;
   int64_t budget_bytes = 0;  // as asked (0: no budget)
   bool fits = false;         // some plan fits the budget (always true without one)
-  // "keep all", "bf16 storage", "rematerialization" or "micro-batching": the chosen plan, or the
-  // smallest plan when none fits.
+  // "keep all", "bf16 storage", "rematerialization", "bf16 storage + rematerialization" or
+  // "micro-batching": the chosen plan, or the smallest plan when none fits.
   std::string plan_name;
   int micro_batches = 1;         // k of a "micro-batching" plan (CompileOptions::kAutoMicroBatches)
   int64_t persistent_bytes = 0;  // the persistent block, alignment included
