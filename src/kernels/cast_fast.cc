@@ -90,31 +90,30 @@ void bf16_centered_to_f32_rows(const uint16_t* src, const float* mean, float* ds
   }
 }
 
-// Rows per OpenMP chunk: about fast::kGrain elements.
-int64_t rows_per_chunk(int64_t channels) {
-  return std::max<int64_t>(1, fast::kGrain / std::max<int64_t>(1, channels));
+// Calls body(begin, end) over the rows [0, rows) in chunks of about fast::kGrain elements,
+// shared among the OpenMP threads above fast::kParallelMin elements (fast::for_chunks by rows).
+template <typename Body>
+void for_row_chunks(int64_t rows, int64_t channels, const Body& body) {
+  const int64_t chunk = std::max<int64_t>(1, fast::kGrain / std::max<int64_t>(1, channels));
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (rows * channels >= fast::kParallelMin)
+  for (int64_t k = 0; k < chunks; ++k) body(k * chunk, std::min(rows, (k + 1) * chunk));
 }
 
 }  // namespace
 
 void f32_centered_to_bf16_fast(const float* src, const float* mean, uint16_t* dst, int64_t rows,
                                int64_t channels) {
-  const int64_t chunk = rows_per_chunk(channels);
-  const int64_t chunks = (rows + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (rows * channels >= fast::kParallelMin)
-  for (int64_t k = 0; k < chunks; ++k) {
-    f32_centered_to_bf16_rows(src, mean, dst, channels, k * chunk, std::min(rows, (k + 1) * chunk));
-  }
+  for_row_chunks(rows, channels, [=](int64_t b, int64_t e) {
+    f32_centered_to_bf16_rows(src, mean, dst, channels, b, e);
+  });
 }
 
 void bf16_centered_to_f32_fast(const uint16_t* src, const float* mean, float* dst, int64_t rows,
                                int64_t channels) {
-  const int64_t chunk = rows_per_chunk(channels);
-  const int64_t chunks = (rows + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (rows * channels >= fast::kParallelMin)
-  for (int64_t k = 0; k < chunks; ++k) {
-    bf16_centered_to_f32_rows(src, mean, dst, channels, k * chunk, std::min(rows, (k + 1) * chunk));
-  }
+  for_row_chunks(rows, channels, [=](int64_t b, int64_t e) {
+    bf16_centered_to_f32_rows(src, mean, dst, channels, b, e);
+  });
 }
 
 void f32_to_bf16_fast(const float* src, uint16_t* dst, int64_t n) {
