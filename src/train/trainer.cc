@@ -854,8 +854,8 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
                 : "",
       " takes persistent ", iec(persistent), " + arena ", iec(r.predicted_bytes - persistent),
       " = ", iec(r.predicted_bytes),
-      " (the schedule below was solved for the arena's share of the ", "budget, ",
-      iec(arena_budget), with_bf16 ? ", counting kept activations in f32" : "", ")\n",
+      " (the schedule below was solved for the arena's share of the budget, ", iec(arena_budget),
+      with_bf16 ? ", counting kept activations in f32" : "", ")\n",
       graph::explain_remat(chain, fit.schedule));
   if (graph_out != nullptr) *graph_out = std::move(fit.graph);
   return r;
@@ -1183,7 +1183,7 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
   r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
   r.state_bytes = store_->bytes_of(ValueKind::kState);
   r.gradients_bytes = store_->bytes_of(ValueKind::kGradient);
-  r.step_local_gradients = step_local_gradients_ && k == 1;
+  r.step_local_gradients = step_local_gradients_;
   r.optimizer_bytes = store_->bytes_of(ValueKind::kOptimizerState);
   r.persistent_bytes = store_->total_bytes();
   r.train_arena_bytes = train.arena_bytes();
