@@ -110,6 +110,28 @@ std::string Graph::unique_name(const std::string& base) const {
   }
 }
 
+std::vector<ValueId> copy_node(const Graph& from, NodeId n, Graph& to, std::vector<ValueId> inputs,
+                               NodeId forward_of, std::shared_ptr<const Op> op) {
+  const Node& node = from.node(n);
+  const std::vector<ValueId> outs =
+      to.add_node(op != nullptr ? std::move(op) : node.op, std::move(inputs),
+                  to.unique_name("\x01copy/" + node.name), node.phase, node.layer, forward_of);
+  LT_CHECK(outs.size() == node.outputs.size(), kInternal, "copy_node: '", node.name, "' has ",
+           node.outputs.size(), " outputs but its op infers ", outs.size());
+  Node& copy = to.node(to.num_nodes() - 1);
+  copy.name = node.name;
+  copy.recomputed = node.recomputed;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const Value& original = from.value(node.outputs[i]);
+    to.rename(outs[i], original.name);
+    Value& v = to.value(outs[i]);
+    v.kind = original.kind;
+    v.layer = original.layer;
+    v.is_output = original.is_output;
+  }
+  return outs;
+}
+
 GradContext::GradContext(Graph& graph, NodeId forward_node, std::vector<bool> needs_grad)
     : graph_(graph), forward_node_(forward_node), needs_grad_(std::move(needs_grad)) {}
 

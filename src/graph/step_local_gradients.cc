@@ -72,20 +72,9 @@ int32_t make_gradients_step_local(Graph& g) {
         node.forward_of >= 0 ? node_of[static_cast<size_t>(node.forward_of)] : NodeId{-1};
     LT_CHECK(node.forward_of < 0 || forward_of >= 0, kInternal, "make_gradients_step_local: '",
              node.name, "' would run before its forward node");
-    const std::vector<ValueId> outs =
-        out.add_node(node.op, std::move(inputs), node.name, node.phase, node.layer, forward_of);
-    const NodeId id = out.num_nodes() - 1;
-    node_of[static_cast<size_t>(n)] = id;
-    out.node(id).recomputed = node.recomputed;
-    for (size_t i = 0; i < outs.size(); ++i) {
-      const Value& original = g.value(node.outputs[i]);
-      Value& copy = out.value(outs[i]);
-      if (copy.name != original.name) out.rename(outs[i], original.name);
-      copy.kind = original.kind;
-      copy.layer = original.layer;
-      copy.is_output = original.is_output;
-      id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
-    }
+    const std::vector<ValueId> outs = copy_node(g, n, out, std::move(inputs), forward_of);
+    node_of[static_cast<size_t>(n)] = out.num_nodes() - 1;
+    for (size_t i = 0; i < outs.size(); ++i) id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
   }
   for (ValueId v : local) out.value(id_of[static_cast<size_t>(v)]).kind = ValueKind::kActivation;
   g = std::move(out);

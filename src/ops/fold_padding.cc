@@ -68,21 +68,13 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
     for (ValueId in : node.inputs) {
       inputs.push_back(id_of[static_cast<size_t>(source[static_cast<size_t>(in)])]);
     }
-    const std::vector<ValueId> outs =
-        out.add_node(op_of[static_cast<size_t>(value.producer)], std::move(inputs), node.name,
-                     node.phase, node.layer);
-    LT_CHECK(outs.size() == node.outputs.size(), kInternal, "fold_zero_padding: '", node.name,
-             "' has ", node.outputs.size(), " outputs, its folded op ", outs.size());
+    const std::vector<ValueId> outs = graph::copy_node(
+        g, value.producer, out, std::move(inputs), -1, op_of[static_cast<size_t>(value.producer)]);
     for (size_t i = 0; i < outs.size(); ++i) {
       const Value& original = g.value(node.outputs[i]);
-      Value& copy = out.value(outs[i]);
-      LT_CHECK(copy.spec.shape == original.spec.shape, kInternal, "fold_zero_padding: '", node.name,
-               "' output ", i, " changed shape from ", original.spec.shape.to_string(), " to ",
-               copy.spec.shape.to_string());
-      if (copy.name != original.name) out.rename(outs[i], original.name);
-      copy.kind = original.kind;
-      copy.layer = original.layer;
-      copy.is_output = original.is_output;
+      LT_CHECK(out.value(outs[i]).spec.shape == original.spec.shape, kInternal,
+               "fold_zero_padding: '", node.name, "' output ", i, " changed shape from ",
+               original.spec.shape.to_string(), " to ", out.value(outs[i]).spec.shape.to_string());
       id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
     }
   }

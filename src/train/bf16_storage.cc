@@ -151,9 +151,8 @@ Bf16StoragePlan plan_bf16_storage(const Graph& g, const Bf16StorageOptions& opti
 //   value whose first backward reader is n. Node n itself, its converted inputs mapped to their
 //   f32 copies when it is a backward node. After it: a CastToBF16 for each converted output.
 // - Values without a producer are added where they stood among the node outputs.
-// - Nodes are added under a temporary name (so their outputs get fresh names), then given
-//   back their own name and their outputs the original names; cast names avoid every original
-//   value name. O(nodes + edges).
+// - Nodes are copied with graph::copy_node (their outputs keep the original names); cast names
+//   avoid every original value name. O(nodes + edges).
 Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
   const Bf16StoragePlan plan = plan_bf16_storage(g, options);
   const size_t num_values = static_cast<size_t>(g.num_values());
@@ -239,26 +238,10 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
       inputs.push_back(mapped);
     }
     const std::vector<ValueId> outs =
-        out.add_node(node.op, std::move(inputs),
-                     "\x01"
-                     "bf16/node/" +
-                         std::to_string(n),
-                     node.phase, node.layer, map_node(node.forward_of));
-    LT_CHECK(outs.size() == node.outputs.size(), kInternal, "bf16 storage: '", node.name, "' has ",
-             node.outputs.size(), " outputs but its op infers ", outs.size());
-    const NodeId id = out.num_nodes() - 1;
-    LT_ASSERT(id == new_id[static_cast<size_t>(n)]);
-    out.node(id).name = node.name;
-    out.node(id).recomputed = node.recomputed;
-    for (size_t i = 0; i < outs.size(); ++i) {
-      const Value& original = g.value(node.outputs[i]);
-      out.rename(outs[i], original.name);
-      Value& copy = out.value(outs[i]);
-      copy.kind = original.kind;
-      copy.layer = original.layer;
-      copy.is_output = original.is_output;
+        graph::copy_node(g, n, out, std::move(inputs), map_node(node.forward_of));
+    LT_ASSERT(out.num_nodes() - 1 == new_id[static_cast<size_t>(n)]);
+    for (size_t i = 0; i < outs.size(); ++i)
       current[static_cast<size_t>(node.outputs[i])] = outs[i];
-    }
     for (ValueId v : bf16_casts_after[static_cast<size_t>(n)]) {
       const Value& value = g.value(v);
       const ValueId mean = center_mean[static_cast<size_t>(v)];

@@ -95,6 +95,16 @@ class Graph {
 // at several inputs is listed once. O(nodes + edges).
 std::vector<std::vector<NodeId>> value_readers(const Graph& graph);
 
+// For rewrites that rebuild a graph node by node: adds to `to` a copy of node `n` of `from`
+// reading `inputs` (ids in `to`), with `op` (null: the node's own), forward_of as given, and
+// the original's name, phase, layer and recomputed flag; its outputs get the original outputs'
+// names, kinds, layers and is_output flags (they are added under a name no value has, then
+// renamed, so only the final names must be free in `to`). Returns the outputs' ids in `to`.
+// Throws Error(kInvalidArgument) when an output name is taken, kInternal when `op` infers a
+// different number of outputs.
+std::vector<ValueId> copy_node(const Graph& from, NodeId n, Graph& to, std::vector<ValueId> inputs,
+                               NodeId forward_of, std::shared_ptr<const Op> op = nullptr);
+
 // What gradient rules use to add backward nodes. Made by autodiff.
 class GradContext {
  public:
