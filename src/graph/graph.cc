@@ -110,6 +110,13 @@ std::string Graph::unique_name(const std::string& base) const {
   }
 }
 
+ValueId copy_value(const Graph& from, ValueId v, Graph& to) {
+  const Value& value = from.value(v);
+  const ValueId id = to.add_value(value.name, value.spec, value.kind, value.layer);
+  to.value(id).is_output = value.is_output;
+  return id;
+}
+
 std::vector<ValueId> copy_node(const Graph& from, NodeId n, Graph& to, std::vector<ValueId> inputs,
                                NodeId forward_of, std::shared_ptr<const Op> op) {
   const Node& node = from.node(n);

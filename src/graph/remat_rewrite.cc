@@ -25,11 +25,7 @@ class Rewriter {
     // Producer-less values first, in their original order, under their own names: the arena
     // planner then orders their buffers as the original's.
     for (ValueId v = 0; v < g.num_values(); ++v) {
-      const Value& value = g.value(v);
-      if (value.producer >= 0) continue;
-      const ValueId id = out_.add_value(value.name, value.spec, value.kind, value.layer);
-      out_.value(id).is_output = value.is_output;
-      current_[static_cast<size_t>(v)] = id;
+      if (g.value(v).producer < 0) current_[static_cast<size_t>(v)] = copy_value(g, v, out_);
     }
   }
 

@@ -58,11 +58,7 @@ int32_t make_gradients_step_local(Graph& g) {
   std::vector<ValueId> id_of(static_cast<size_t>(g.num_values()), kNoValue);
   std::vector<NodeId> node_of(static_cast<size_t>(num_nodes), -1);
   for (ValueId v = 0; v < g.num_values(); ++v) {
-    const Value& value = g.value(v);
-    if (value.producer >= 0) continue;
-    const ValueId id = out.add_value(value.name, value.spec, value.kind, value.layer);
-    out.value(id).is_output = value.is_output;
-    id_of[static_cast<size_t>(v)] = id;
+    if (g.value(v).producer < 0) id_of[static_cast<size_t>(v)] = copy_value(g, v, out);
   }
   for (NodeId n : order) {
     const Node& node = g.node(n);

@@ -57,9 +57,7 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
   for (ValueId v = 0; v < g.num_values(); ++v) {
     const Value& value = g.value(v);
     if (value.producer < 0) {
-      id_of[static_cast<size_t>(v)] =
-          out.add_value(value.name, value.spec, value.kind, value.layer);
-      out.value(id_of[static_cast<size_t>(v)]).is_output = value.is_output;
+      id_of[static_cast<size_t>(v)] = graph::copy_value(g, v, out);
       continue;
     }
     const Node& node = g.node(value.producer);

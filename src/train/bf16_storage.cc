@@ -199,11 +199,9 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
   ValueId next_free = 0;
   const auto add_free_values_below = [&](ValueId end) {
     for (; next_free < end; ++next_free) {
-      const Value& value = g.value(next_free);
-      if (value.producer >= 0) continue;
-      const ValueId id = out.add_value(value.name, value.spec, value.kind, value.layer);
-      out.value(id).is_output = value.is_output;
-      current[static_cast<size_t>(next_free)] = id;
+      if (g.value(next_free).producer < 0) {
+        current[static_cast<size_t>(next_free)] = graph::copy_value(g, next_free, out);
+      }
     }
   };
   for (NodeId n = 0; n < g.num_nodes(); ++n) {

@@ -964,11 +964,7 @@ graph::Graph Trainer::build_micro_graph(int64_t rows, int64_t batch_rows) const 
   std::vector<graph::NodeId> node_map(static_cast<size_t>(g.num_nodes()), -1);
   // Producer-less values first, in their order and under their names; then the accumulators.
   for (ValueId v = 0; v < g.num_values(); ++v) {
-    const graph::Value& value = g.value(v);
-    if (value.producer >= 0) continue;
-    const ValueId id = out.add_value(value.name, value.spec, value.kind, value.layer);
-    out.value(id).is_output = value.is_output;
-    current[static_cast<size_t>(v)] = id;
+    if (g.value(v).producer < 0) current[static_cast<size_t>(v)] = graph::copy_value(g, v, out);
   }
   std::map<ValueId, ValueId> accumulator;  // gradient in g -> persistent gradient in out
   for (ValueId v = 0; v < g.num_values(); ++v) {

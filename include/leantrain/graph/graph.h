@@ -95,7 +95,11 @@ class Graph {
 // at several inputs is listed once. O(nodes + edges).
 std::vector<std::vector<NodeId>> value_readers(const Graph& graph);
 
-// For rewrites that rebuild a graph node by node: adds to `to` a copy of node `n` of `from`
+// For rewrites that rebuild a graph node by node: adds to `to` a producer-less copy of value `v`
+// of `from` (name, spec, kind, layer, is_output) and returns its id. Throws
+// Error(kInvalidArgument) when the name is taken.
+ValueId copy_value(const Graph& from, ValueId v, Graph& to);
+// Adds to `to` a copy of node `n` of `from`
 // reading `inputs` (ids in `to`), with `op` (null: the node's own), forward_of as given, and
 // the original's name, phase, layer and recomputed flag; its outputs get the original outputs'
 // names, kinds, layers and is_output flags (they are added under a name no value has, then
