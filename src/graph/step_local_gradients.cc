@@ -12,12 +12,10 @@ int32_t make_gradients_step_local(Graph& g) {
   const int32_t num_nodes = g.num_nodes();
   // after[n]: the update nodes that run right after node n, in their original order.
   std::vector<std::vector<NodeId>> after(static_cast<size_t>(num_nodes));
-  std::vector<bool> is_update(static_cast<size_t>(num_nodes), false);
   std::vector<ValueId> local;
   for (NodeId u = 0; u < num_nodes; ++u) {
     const Node& node = g.node(u);
     if (node.phase != Phase::kUpdate) continue;
-    is_update[static_cast<size_t>(u)] = true;
     NodeId last = -1;
     for (ValueId in : node.inputs) {
       const Value& value = g.value(in);
@@ -46,7 +44,7 @@ int32_t make_gradients_step_local(Graph& g) {
   std::vector<NodeId> order;
   order.reserve(static_cast<size_t>(num_nodes));
   for (NodeId n = 0; n < num_nodes; ++n) {
-    if (is_update[static_cast<size_t>(n)]) continue;
+    if (g.node(n).phase == Phase::kUpdate) continue;
     order.push_back(n);
     for (NodeId u : after[static_cast<size_t>(n)]) order.push_back(u);
   }

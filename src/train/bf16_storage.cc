@@ -194,6 +194,11 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
   std::vector<ValueId> current(num_values, graph::kNoValue);  // original value -> out value
   std::vector<ValueId> bf16_copy(num_values, graph::kNoValue);
   std::vector<ValueId> f32_copy(num_values, graph::kNoValue);
+  // A cast's inputs: `x`, and for a centered value the mean it is stored relative to.
+  const auto with_mean = [&](ValueId x, ValueId mean) {
+    return mean == graph::kNoValue ? std::vector<ValueId>{x}
+                                   : std::vector<ValueId>{x, current[static_cast<size_t>(mean)]};
+  };
   // Producer-less values (inputs, persistent values) in their original places among the node
   // outputs, so that a graph with nothing to convert keeps its value ids.
   ValueId next_free = 0;
@@ -216,14 +221,9 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
       const Value& value = g.value(v);
       const ValueId mean = center_mean[static_cast<size_t>(v)];
       f32_copy[static_cast<size_t>(v)] =
-          mean == graph::kNoValue
-              ? out.add(ops::cast_to_f32(), {bf16_copy[static_cast<size_t>(v)]},
-                        fresh(value.name + "/f32"), Phase::kBackward, value.layer,
-                        map_node(node.forward_of))
-              : out.add(ops::cast_to_f32_centered(),
-                        {bf16_copy[static_cast<size_t>(v)], current[static_cast<size_t>(mean)]},
-                        fresh(value.name + "/f32"), Phase::kBackward, value.layer,
-                        map_node(node.forward_of));
+          out.add(mean == graph::kNoValue ? ops::cast_to_f32() : ops::cast_to_f32_centered(),
+                  with_mean(bf16_copy[static_cast<size_t>(v)], mean), fresh(value.name + "/f32"),
+                  Phase::kBackward, value.layer, map_node(node.forward_of));
     }
     std::vector<ValueId> inputs;
     for (ValueId in : node.inputs) {
@@ -244,12 +244,9 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
       const Value& value = g.value(v);
       const ValueId mean = center_mean[static_cast<size_t>(v)];
       bf16_copy[static_cast<size_t>(v)] =
-          mean == graph::kNoValue
-              ? out.add(ops::cast_to_bf16(), {current[static_cast<size_t>(v)]},
-                        fresh(value.name + "/bf16"), Phase::kForward, value.layer)
-              : out.add(ops::cast_to_bf16_centered(),
-                        {current[static_cast<size_t>(v)], current[static_cast<size_t>(mean)]},
-                        fresh(value.name + "/bf16"), Phase::kForward, value.layer);
+          out.add(mean == graph::kNoValue ? ops::cast_to_bf16() : ops::cast_to_bf16_centered(),
+                  with_mean(current[static_cast<size_t>(v)], mean), fresh(value.name + "/bf16"),
+                  Phase::kForward, value.layer);
     }
   }
   add_free_values_below(g.num_values());

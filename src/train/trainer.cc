@@ -434,11 +434,13 @@ Trainer::Trainer(nn::Model model, CompileOptions options)
       !options_.keep_gradients &&
       (options_.micro_batches == 1 ||
        (options_.micro_batches == kAutoMicroBatches && options_.memory_budget_bytes <= 0));
-  // Every persistent tensor the training graph uses, declared from a graph of batch 1.
-  graph::Graph g = build_graph(1, kTrain);
-  finish_training_graph(g);
+  // Every persistent tensor the training graph uses, declared from a graph of batch 1 (without
+  // the gradients when finish_training_graph makes them step-local).
+  const graph::Graph g = build_graph(1, kTrain);
   for (const graph::Value& v : g.values()) {
-    if (graph::is_persistent(v.kind)) store_->declare(v.name, v.spec, v.kind);
+    if (!graph::is_persistent(v.kind)) continue;
+    if (step_local_gradients_ && v.kind == ValueKind::kGradient) continue;
+    store_->declare(v.name, v.spec, v.kind);
   }
   store_->allocate();
   initialize_variables();
@@ -829,7 +831,8 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
     int64_t lo = fit.schedule.peak_bytes;
     int64_t hi = fit.schedule.keep_all_peak_bytes;
     const int64_t quantum = std::max<int64_t>(fit.schedule.slot_bytes, 1);
-    for (int i = 0; i < 12 && hi - lo > quantum; ++i) {
+    constexpr int kMaxProbes = 12;  // each probe rewrites and plans the whole graph
+    for (int i = 0; i < kMaxProbes && hi - lo > quantum; ++i) {
       const int64_t mid = lo + (hi - lo) / 2;
       (bf16_fit(mid, &cheaper) ? lo : hi) = mid;
     }

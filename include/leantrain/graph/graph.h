@@ -99,11 +99,11 @@ std::vector<std::vector<NodeId>> value_readers(const Graph& graph);
 // of `from` (name, spec, kind, layer, is_output) and returns its id. Throws
 // Error(kInvalidArgument) when the name is taken.
 ValueId copy_value(const Graph& from, ValueId v, Graph& to);
-// Adds to `to` a copy of node `n` of `from`
-// reading `inputs` (ids in `to`), with `op` (null: the node's own), forward_of as given, and
-// the original's name, phase, layer and recomputed flag; its outputs get the original outputs'
-// names, kinds, layers and is_output flags (they are added under a name no value has, then
-// renamed, so only the final names must be free in `to`). Returns the outputs' ids in `to`.
+// Adds to `to` a copy of node `n` of `from` reading `inputs` (ids in `to`), with `op` (null:
+// the node's own), forward_of as given, and the original's name, phase, layer and recomputed
+// flag; its outputs get the original outputs' names, kinds, layers and is_output flags (they are
+// added under a name no value has, then renamed, so only the final names must be free in `to`).
+// Returns the outputs' ids in `to`.
 // Throws Error(kInvalidArgument) when an output name is taken, kInternal when `op` infers a
 // different number of outputs.
 std::vector<ValueId> copy_node(const Graph& from, NodeId n, Graph& to, std::vector<ValueId> inputs,
