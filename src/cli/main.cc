@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "leantrain/core/cpu_features.h"
 #include "leantrain/core/error.h"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   leantrain::cli::add_profile_command(app);
   leantrain::cli::add_find_batch_command(app);
   try {
+    leantrain::require_kernel_cpu_features();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "dataset_internal.h"
+#include "leantrain/core/cpu_features.h"
 #include "leantrain/core/format.h"
 
 namespace leantrain::data {
@@ -674,6 +675,7 @@ std::string Dataset::describe() const {
 }
 
 Iterator Dataset::iterate(int64_t epoch) const {
+  require_kernel_cpu_features();  // image maps resize with code built for x86-64-v3
   LT_CHECK(epoch >= 0, kInvalidArgument, "iterate: epoch must be >= 0, got ", epoch);
   return Iterator(
       std::make_unique<internal::IteratorState>(node_, *options_, static_cast<uint64_t>(epoch)));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "leantrain/core/cpu_features.h"
 #include "leantrain/core/error.h"
 
 namespace leantrain::data {
@@ -21,6 +22,7 @@ LabeledImages resize_images(const LabeledImages& images, int64_t height, int64_t
   const int64_t in_size = images.height * images.width * images.channels;
   const int64_t out_size = height * width * images.channels;
   out.pixels.resize(static_cast<size_t>(images.count * out_size));
+  require_kernel_cpu_features();  // the resizer is built for x86-64-v3
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < images.count; ++i) {
     Image src;

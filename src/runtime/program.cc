@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "leantrain/core/cpu_features.h"
 #include "leantrain/core/error.h"
 
 namespace leantrain::runtime {
@@ -124,6 +125,7 @@ namespace {
 void compile_kernels(const graph::Graph& g, graph::KernelChoice choice,
                      std::vector<std::unique_ptr<graph::Kernel>>* kernels,
                      std::vector<int64_t>* scratch) {
+  require_kernel_cpu_features();  // the kernels are built for x86-64-v3
   for (const graph::Node& node : g.nodes()) {
     std::vector<graph::TensorSpec> in, out;
     for (graph::ValueId v : node.inputs) in.push_back(g.value(v).spec);
