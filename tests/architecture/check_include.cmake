@@ -1,0 +1,21 @@
+# Builds the probe TARGET in BUILD_DIR and checks the outcome: EXPECT=fail: the build fails and
+# the compiler names HEADER as not found; EXPECT=pass: the build succeeds.
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} --target ${TARGET}
+                RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output)
+if(EXPECT STREQUAL "fail")
+  if(status EQUAL 0)
+    message(FATAL_ERROR "${TARGET}: including ${HEADER} compiled, but the module graph forbids it")
+  endif()
+  string(FIND "${output}" "${HEADER}: No such file or directory" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${TARGET} failed, but not because ${HEADER} is out of reach:\n${output}")
+  endif()
+  message(STATUS "${TARGET}: ${HEADER} is out of reach, as the module graph says")
+elseif(EXPECT STREQUAL "pass")
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "${TARGET}: should compile, but:\n${output}")
+  endif()
+  message(STATUS "${TARGET}: compiles")
+else()
+  message(FATAL_ERROR "EXPECT must be fail or pass, got '${EXPECT}'")
+endif()
