@@ -1,5 +1,5 @@
-// The bar of issue 3: a Keras to_json() of a small Sequential and of a small Functional model
-// (hand-written fixtures, tests/nn/fixtures) load and train.
+// A Keras to_json() of a small Sequential and of a small Functional model (hand-written
+// fixtures, tests/nn/fixtures) load and train.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -14,7 +14,8 @@
 
 namespace leantrain::graph {
 
-// Who owns a value's memory (DESIGN.md: persistent, planned, pipeline).
+// Who owns a value's memory: the persistent block or the planned arena (the input pipeline's
+// buffers, the third owner, are outside graphs; docs/architecture.md).
 enum class ValueKind {
   kInput,           // planned: filled by the input pipeline before each step
   kActivation,      // planned: lives within one step

@@ -1,5 +1,6 @@
 // The process's resident memory as the kernel counts it: what benchmarks compare the plan's
-// prediction against (DESIGN.md, "How memory is measured"). Linux only.
+// prediction against: the peak resident set (VmHWM) minus the resident set before the model was
+// built. Linux only.
 #pragma once
 
 #include <cstdint>
