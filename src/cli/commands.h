@@ -22,6 +22,11 @@ void add_profile_command(CLI::App& app);
 // analytically and confirmed by measured steps.
 void add_find_batch_command(CLI::App& app);
 
+// The help of --model, which every verb resolves with train::resolve_model.
+inline constexpr const char* kModelHelp =
+    "A zoo model (cnn, mobilenet, mobilenet_v2, efficientnet_b0) or a model file (.safetensors "
+    "written by leantrain, or a Keras model.to_json() .json)";
+
 // Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
 // runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.
 std::string make_run_dir(const std::string& project, const std::string& name);

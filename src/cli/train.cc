@@ -17,7 +17,6 @@
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
 #include "leantrain/nn/serialization.h"
-#include "leantrain/nn/zoo.h"
 #include "leantrain/runtime/engine.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/callbacks.h"
@@ -156,8 +155,10 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
 
 // The model: a zoo name (built with logits, trained from logits) or a model file.
 nn::Model make_model(const TrainArgs& a, const Shape& input_shape, int64_t classes) {
-  if (std::filesystem::exists(a.model)) return train::load_model_architecture(a.model);
-  return nn::make_model(a.model, input_shape, classes, a.data.seed, {.alpha = a.alpha});
+  return train::resolve_model(a.model, {.input_shape = input_shape,
+                                        .classes = classes,
+                                        .seed = a.data.seed,
+                                        .zoo = {.alpha = a.alpha}});
 }
 
 // Loss and labels from the model's output: a softmax head gives probabilities.
@@ -413,10 +414,7 @@ void run_train(const TrainArgs& a) {
 void add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a model");
-  cmd->add_option("--model", a->model,
-                  "A zoo model (cnn, mobilenet, mobilenet_v2, efficientnet_b0) or a model file "
-                  "(.safetensors written by leantrain, or a Keras model.to_json() .json)")
-      ->capture_default_str();
+  cmd->add_option("--model", a->model, kModelHelp)->capture_default_str();
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")
       ->capture_default_str();
   DataArgs& d = a->data;
