@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "leantrain/core/error.h"
 #include "leantrain/core/shape.h"
 #include "leantrain/train/trainer.h"
 
@@ -30,6 +31,23 @@ inline constexpr const char* kModelHelp =
 // Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
 // runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.
 std::string make_run_dir(const std::string& project, const std::string& name);
+
+// A CLI11 check accepting what `parse` (a library function that throws leantrain::Error for
+// text it does not accept) accepts, and failing with that Error's message, which names the text
+// and the accepted values: the flag and the library accept the same names, written once.
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse) {
+  return CLI::Validator(
+      [parse](std::string& text) -> std::string {
+        try {
+          parse(text);
+          return {};
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "");
+}
 
 // Parses "28x28x1" into a shape; throws Error(kInvalidArgument) naming the text.
 Shape parse_shape(const std::string& text);

@@ -62,13 +62,13 @@ nn::Model make_model(const FindBatchArgs& a) {
 
 train::CompileOptions compile_options(const FindBatchArgs& a, const nn::Model& model,
                                       int64_t budget) {
-  return {
-      .optimizer = make_optimizer(a),
-      .loss =
-          train::SparseCategoricalCrossentropy({.from_logits = !nn::outputs_probabilities(model)}),
-      .seed = a.seed,
-      .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast : graph::KernelChoice::kReference,
-      .memory_budget_bytes = budget};
+  return {.optimizer = make_optimizer(a),
+          .loss = train::SparseCategoricalCrossentropy(
+              {.from_logits = !nn::outputs_probabilities(model)}),
+          .seed = a.seed,
+          .kernels = {.choice = a.kernels == "fast" ? graph::KernelChoice::kFast
+                                                    : graph::KernelChoice::kReference},
+          .memory_budget_bytes = budget};
 }
 
 // One measured candidate: a fresh model and Trainer built after the baseline, its plan compiled,

@@ -39,6 +39,8 @@ struct TrainArgs {
   bool nesterov = false;
   int threads = 2;
   std::string kernels = "fast";
+  std::string conv_weights = "any";   // fast Conv2D: oneDNN's weights layout or Keras'
+  std::string dense_impl = "matmul";  // fast Dense: matmul or inner_product
   std::string report;
   int verbose = 1;
   std::string project = "runs/train";
@@ -233,6 +235,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"nesterov", a.nesterov},
           {"threads", a.threads},
           {"kernels", a.kernels},
+          {"conv_weights", a.conv_weights},
+          {"dense_impl", a.dense_impl},
           {"patience", a.patience},
           {"lr_schedule", a.lr_schedule},
           {"recalibrate_bn", a.recalibrate_bn},
@@ -303,8 +307,10 @@ void run_train(const TrainArgs& a) {
       model, {.optimizer = optimizer,
               .loss = make_loss(model),
               .seed = a.data.seed,
-              .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast
-                                             : graph::KernelChoice::kReference,
+              .kernels = {.choice = a.kernels == "fast" ? graph::KernelChoice::kFast
+                                                        : graph::KernelChoice::kReference,
+                          .conv_weights = parse_conv_weights_layout(a.conv_weights),
+                          .dense = parse_dense_impl(a.dense_impl)},
               .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
                             .limit_bytes =
                                 a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
@@ -458,6 +464,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--nesterov", a->nesterov, "SGD with Nesterov momentum");
   cmd->add_option("--threads", a->threads, "Threads")->capture_default_str();
   cmd->add_option("--kernels", a->kernels, "fast (oneDNN) or reference")->capture_default_str();
+  cmd->add_option("--conv-weights", a->conv_weights,
+                  "Fast convolutions' weights: any (oneDNN's layout, reordered) or plain (Keras')")
+      ->check(parsed_by(parse_conv_weights_layout))
+      ->capture_default_str();
+  cmd->add_option("--dense-impl", a->dense_impl,
+                  "Fast Dense layers' oneDNN primitives: matmul or inner_product")
+      ->check(parsed_by(parse_dense_impl))
+      ->capture_default_str();
   cmd->add_option("--report", a->report, "Write the run's figures as JSON to this file");
   cmd->add_option("--verbose", a->verbose, "0 silent, 1 progress bar, 2 one line per epoch")
       ->capture_default_str();
