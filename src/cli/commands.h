@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "leantrain/core/error.h"
 #include "leantrain/core/shape.h"
 #include "leantrain/train/trainer.h"
 
@@ -22,9 +23,31 @@ void add_profile_command(CLI::App& app);
 // analytically and confirmed by measured steps.
 void add_find_batch_command(CLI::App& app);
 
+// The help of --model, which every verb resolves with train::resolve_model.
+inline constexpr const char* kModelHelp =
+    "A zoo model (cnn, mobilenet, mobilenet_v2, efficientnet_b0) or a model file (.safetensors "
+    "written by leantrain, or a Keras model.to_json() .json)";
+
 // Creates and returns <project>/<name>, or <name>2, <name>3, ... when taken (runs/train/exp,
 // runs/train/exp2, ...). Throws Error(kIo) naming the directory when it cannot be created.
 std::string make_run_dir(const std::string& project, const std::string& name);
+
+// A CLI11 check accepting what `parse` (a library function that throws leantrain::Error for
+// text it does not accept) accepts, and failing with that Error's message, which names the text
+// and the accepted values: the flag and the library accept the same names, written once.
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse) {
+  return CLI::Validator(
+      [parse](std::string& text) -> std::string {
+        try {
+          parse(text);
+          return {};
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "");
+}
 
 // Parses "28x28x1" into a shape; throws Error(kInvalidArgument) naming the text.
 Shape parse_shape(const std::string& text);

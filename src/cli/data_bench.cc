@@ -3,7 +3,7 @@
 // step would read) and nothing else happens to it. Prints throughput, the first batch's latency,
 // the process's peak resident memory and the pipeline's own buffer figures.
 //
-// The pipeline is the one `leantrain train --data dir:PATH` trains on (image_folder_dataset:
+// The pipeline is the one `leantrain train --data dir:PATH` trains on (data::image_folder_dataset:
 // Keras' file order, shuffle buffer of 8 batches, deterministic parallel map, batch, autotuned
 // prefetch) with the decode, resize, optional random flip and optional normalization fused into
 // one decode_resize_to_float call per image; values 0..255 unless --normalize.
@@ -18,13 +18,10 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/input_data.h"
 #include "leantrain/core/error.h"
 #include "leantrain/core/file.h"
 #include "leantrain/data/dataset.h"
-#include "leantrain/data/directory_dataset.h"
-#include "leantrain/data/image.h"
-#include "leantrain/data/sources.h"
+#include "leantrain/data/image_folder.h"
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
 
@@ -85,8 +82,8 @@ nlohmann::json stats_json(const data::PipelineStats& s) {
           {"stages", stages}};
 }
 
-void run_bench(const BenchArgs& a) {
-  const std::string directory = directory_of(a.data);
+// The pipeline --data and its flags ask for; throws kInvalidArgument naming a bad flag.
+data::ImageFolderPipeline pipeline_options(const BenchArgs& a) {
   const Shape size = parse_shape(a.image_size);
   LT_CHECK(size.rank() == 2, kInvalidArgument, "--image-size '", a.image_size,
            "' must be HxW, e.g. 224x224");
@@ -100,17 +97,11 @@ void run_bench(const BenchArgs& a) {
            a.color_mode, "' is not supported; use rgb or grayscale");
   LT_CHECK(a.on_error == "raise" || a.on_error == "skip", kInvalidArgument, "--on-error '",
            a.on_error, "' is not supported; use raise or skip");
-  const int64_t height = size[0], width = size[1];
-  const int64_t channels = a.color_mode == "rgb" ? 3 : 1;
-  const int64_t batch = a.batch_size;
-  const int64_t baseline_rss = memory::current_rss_bytes();
-  const bool peak_reset = memory::reset_peak_rss();
-
-  ImageFolderPipeline p;
-  p.height = height;
-  p.width = width;
-  p.channels = channels;
-  p.batch_size = batch;
+  data::ImageFolderPipeline p;
+  p.height = size[0];
+  p.width = size[1];
+  p.channels = a.color_mode == "rgb" ? 3 : 1;
+  p.batch_size = a.batch_size;
   p.seed = a.seed;
   p.threads = a.threads;
   p.flip = a.augment == "flip";
@@ -120,37 +111,25 @@ void run_bench(const BenchArgs& a) {
   if (a.normalize) {
     // torchvision's ImageNet mean and std, after scaling to [0, 1].
     static const float kMean[] = {0.485f, 0.456f, 0.406f}, kStd[] = {0.229f, 0.224f, 0.225f};
-    p.affine = channels == 3
+    p.affine = p.channels == 3
                    ? data::PixelAffine::normalize(kMean, kStd)
                    : data::PixelAffine::normalize(std::span(kMean, 1), std::span(kStd, 1));
   }
-  // The index lives only until the dataset holds its paths (compactly): the file list is the one
-  // thing that grows with the dataset.
-  int64_t n = 0;
-  bool labelled = false;
-  const data::Dataset ds = [&] {
-    data::IndexOptions index_options;
-    index_options.shuffle = true;
-    index_options.seed = a.seed;
-    const data::DirectoryIndex index = data::index_directory(directory, index_options);
-    n = static_cast<int64_t>(index.file_paths.size());
-    LT_CHECK(n > 0, kInvalidArgument, directory,
-             ": no images found (allowed formats: .bmp, .gif, .jpeg, .jpg, .png)");
-    labelled = !index.labels.empty();
-    return image_folder_dataset(index, p);
-  }();
-  memory::release_free_heap_memory();  // what indexing freed
-  std::cout << "Pipeline: " << ds.describe() << "\n";
+  return p;
+}
 
+// Iterates `ds` for a.epochs epochs into one reusable batch slot, printing a line per epoch.
+std::vector<EpochFigures> run_epochs(const data::Dataset& ds, const data::ImageFolderPipeline& p,
+                                     bool labelled, const BenchArgs& a) {
   // (batch, height, width, channels) f32 and (batch) i32: the slots a training step would read.
-  std::vector<float> images(static_cast<size_t>(batch * height * width * channels));
+  const int64_t batch = p.batch_size;
+  std::vector<float> images(static_cast<size_t>(batch * p.height * p.width * p.channels));
   std::vector<int32_t> labels(static_cast<size_t>(batch));
   data::BatchDestination dst{
-      {"image", TensorView(images.data(), Shape{batch, height, width, channels})}};
+      {"image", TensorView(images.data(), Shape{batch, p.height, p.width, p.channels})}};
   if (labelled) dst.emplace("label", TensorView(labels.data(), Shape{batch}));
 
   std::vector<EpochFigures> epochs;
-  const Clock::time_point start = Clock::now();
   for (int64_t epoch = 0; epoch < a.epochs; ++epoch) {
     EpochFigures f;
     const Clock::time_point epoch_start = Clock::now();
@@ -173,84 +152,125 @@ void run_bench(const BenchArgs& a) {
     std::cout << line;
     epochs.push_back(std::move(f));
   }
-  const double seconds = seconds_since(start);
-  const int64_t peak_rss = memory::peak_rss_bytes();
-  const int64_t current_rss = memory::current_rss_bytes();
+  return epochs;
+}
 
-  int64_t total_images = 0, total_batches = 0, skipped = 0, peak_buffered = 0, max_buffered = 0;
-  double wait_seconds = 0;
+// The whole run: the epochs' sums and peaks, and the process's memory around them.
+struct RunFigures {
+  int64_t images = 0, batches = 0, skipped = 0, peak_buffered = 0, max_buffered = 0;
+  double seconds = 0, wait_seconds = 0;
+  int64_t baseline_rss = 0, peak_rss = 0, current_rss = 0;
+  bool peak_reset = false;
+};
+
+RunFigures totals(const std::vector<EpochFigures>& epochs, double seconds) {
+  RunFigures r;
+  r.seconds = seconds;
   for (const EpochFigures& f : epochs) {
-    total_images += f.images;
-    total_batches += f.batches;
-    skipped += f.stats.skipped;
-    peak_buffered = std::max(peak_buffered, f.stats.peak_buffered_bytes);
-    max_buffered = std::max(max_buffered, f.stats.max_buffered_bytes);
-    wait_seconds += f.stats.wait_seconds;
+    r.images += f.images;
+    r.batches += f.batches;
+    r.skipped += f.stats.skipped;
+    r.peak_buffered = std::max(r.peak_buffered, f.stats.peak_buffered_bytes);
+    r.max_buffered = std::max(r.max_buffered, f.stats.max_buffered_bytes);
+    r.wait_seconds += f.stats.wait_seconds;
   }
-  const double images_per_second = per_second(static_cast<double>(total_images), seconds);
-  const double batches_per_second = per_second(static_cast<double>(total_batches), seconds);
+  return r;
+}
+
+void print_totals(const RunFigures& r, const data::ImageFolderPipeline& p,
+                  const std::vector<EpochFigures>& epochs) {
   char buf[1024];
-  std::snprintf(
-      buf, sizeof buf,
-      "Total: %lld images, %lld batches of %lld (%lldx%lldx%lld f32), %.3f s: %.1f "
-      "images/s, %.2f batches/s; first batch after %.3f s\n"
-      "Pipeline buffers: peak %s, bound %s (max buffered bytes); consumer waited "
-      "%.3f s; %lld skipped\n"
-      "Peak RSS: %s (%s before the pipeline, %s at the end%s)\n",
-      static_cast<long long>(total_images), static_cast<long long>(total_batches),
-      static_cast<long long>(batch), static_cast<long long>(height), static_cast<long long>(width),
-      static_cast<long long>(channels), seconds, images_per_second, batches_per_second,
-      epochs.front().first_batch_seconds, memory::format_iec_bytes(peak_buffered).c_str(),
-      memory::format_iec_bytes(max_buffered).c_str(), wait_seconds, static_cast<long long>(skipped),
-      memory::format_iec_bytes(peak_rss).c_str(), memory::format_iec_bytes(baseline_rss).c_str(),
-      memory::format_iec_bytes(current_rss).c_str(),
-      peak_reset ? "" : "; the peak counter could not be reset, so it covers startup");
+  std::snprintf(buf, sizeof buf,
+                "Total: %lld images, %lld batches of %lld (%lldx%lldx%lld f32), %.3f s: %.1f "
+                "images/s, %.2f batches/s; first batch after %.3f s\n"
+                "Pipeline buffers: peak %s, bound %s (max buffered bytes); consumer waited "
+                "%.3f s; %lld skipped\n"
+                "Peak RSS: %s (%s before the pipeline, %s at the end%s)\n",
+                static_cast<long long>(r.images), static_cast<long long>(r.batches),
+                static_cast<long long>(p.batch_size), static_cast<long long>(p.height),
+                static_cast<long long>(p.width), static_cast<long long>(p.channels), r.seconds,
+                per_second(static_cast<double>(r.images), r.seconds),
+                per_second(static_cast<double>(r.batches), r.seconds),
+                epochs.front().first_batch_seconds,
+                memory::format_iec_bytes(r.peak_buffered).c_str(),
+                memory::format_iec_bytes(r.max_buffered).c_str(), r.wait_seconds,
+                static_cast<long long>(r.skipped), memory::format_iec_bytes(r.peak_rss).c_str(),
+                memory::format_iec_bytes(r.baseline_rss).c_str(),
+                memory::format_iec_bytes(r.current_rss).c_str(),
+                r.peak_reset ? "" : "; the peak counter could not be reset, so it covers startup");
   std::cout << buf;
   for (const std::string& reason : epochs.back().stats.skipped_reasons) {
     std::cout << "  skipped: " << reason << "\n";
   }
+}
 
+void write_report(const BenchArgs& a, const data::ImageFolderPipeline& p, int64_t files,
+                  const std::string& description, const std::vector<EpochFigures>& epochs,
+                  const RunFigures& r) {
+  nlohmann::json per_epoch = nlohmann::json::array();
+  for (const EpochFigures& f : epochs) {
+    per_epoch.push_back(
+        {{"images", f.images},
+         {"batches", f.batches},
+         {"seconds", f.seconds},
+         {"images_per_second", per_second(static_cast<double>(f.images), f.seconds)},
+         {"batches_per_second", per_second(static_cast<double>(f.batches), f.seconds)},
+         {"first_batch_seconds", f.first_batch_seconds},
+         {"pipeline", stats_json(f.stats)}});
+  }
+  const nlohmann::json j{
+      {"framework", "leantrain"},
+      {"data", a.data},
+      {"files", files},
+      {"image_size", {p.height, p.width}},
+      {"channels", p.channels},
+      {"batch_size", p.batch_size},
+      {"threads", a.threads},
+      {"augment", a.augment},
+      {"normalize", a.normalize},
+      {"antialias", a.antialias},
+      {"seed", a.seed},
+      {"pipeline_description", description},
+      {"epochs", a.epochs},
+      {"images", r.images},
+      {"batches", r.batches},
+      {"seconds", r.seconds},
+      {"images_per_second", per_second(static_cast<double>(r.images), r.seconds)},
+      {"batches_per_second", per_second(static_cast<double>(r.batches), r.seconds)},
+      {"first_batch_seconds", epochs.front().first_batch_seconds},
+      {"peak_rss_bytes", r.peak_rss},
+      {"peak_rss_reset", r.peak_reset},
+      {"baseline_rss_bytes", r.baseline_rss},
+      {"current_rss_bytes", r.current_rss},
+      {"peak_buffered_bytes", r.peak_buffered},
+      {"max_buffered_bytes", r.max_buffered},
+      {"skipped", r.skipped},
+      {"per_epoch", per_epoch}};
+  write_file_atomically(a.report, j.dump(2) + "\n");
+  std::cout << "Report written to " << a.report << "\n";
+}
+
+void run_bench(const BenchArgs& a) {
+  const std::string directory = directory_of(a.data);
+  const data::ImageFolderPipeline p = pipeline_options(a);
+  const int64_t baseline_rss = memory::current_rss_bytes();
+  const bool peak_reset = memory::reset_peak_rss();
+  // The index lives only until the dataset holds its paths (compactly): the file list is the one
+  // thing that grows with the dataset.
+  const data::ImageFolderData folder = data::image_folder_datasets(directory, p);
+  memory::release_free_heap_memory();  // what indexing freed
+  std::cout << "Pipeline: " << folder.train.describe() << "\n";
+
+  const Clock::time_point start = Clock::now();
+  const std::vector<EpochFigures> epochs = run_epochs(folder.train, p, folder.labelled, a);
+  RunFigures r = totals(epochs, seconds_since(start));
+  r.peak_rss = memory::peak_rss_bytes();
+  r.current_rss = memory::current_rss_bytes();
+  r.baseline_rss = baseline_rss;
+  r.peak_reset = peak_reset;
+  print_totals(r, p, epochs);
   if (!a.report.empty()) {
-    nlohmann::json per_epoch = nlohmann::json::array();
-    for (const EpochFigures& f : epochs) {
-      per_epoch.push_back(
-          {{"images", f.images},
-           {"batches", f.batches},
-           {"seconds", f.seconds},
-           {"images_per_second", per_second(static_cast<double>(f.images), f.seconds)},
-           {"batches_per_second", per_second(static_cast<double>(f.batches), f.seconds)},
-           {"first_batch_seconds", f.first_batch_seconds},
-           {"pipeline", stats_json(f.stats)}});
-    }
-    const nlohmann::json j{{"framework", "leantrain"},
-                           {"data", a.data},
-                           {"files", n},
-                           {"image_size", {height, width}},
-                           {"channels", channels},
-                           {"batch_size", batch},
-                           {"threads", a.threads},
-                           {"augment", a.augment},
-                           {"normalize", a.normalize},
-                           {"antialias", a.antialias},
-                           {"seed", a.seed},
-                           {"pipeline_description", ds.describe()},
-                           {"epochs", a.epochs},
-                           {"images", total_images},
-                           {"batches", total_batches},
-                           {"seconds", seconds},
-                           {"images_per_second", images_per_second},
-                           {"batches_per_second", batches_per_second},
-                           {"first_batch_seconds", epochs.front().first_batch_seconds},
-                           {"peak_rss_bytes", peak_rss},
-                           {"peak_rss_reset", peak_reset},
-                           {"baseline_rss_bytes", baseline_rss},
-                           {"current_rss_bytes", current_rss},
-                           {"peak_buffered_bytes", peak_buffered},
-                           {"max_buffered_bytes", max_buffered},
-                           {"skipped", skipped},
-                           {"per_epoch", per_epoch}};
-    write_file_atomically(a.report, j.dump(2) + "\n");
-    std::cout << "Report written to " << a.report << "\n";
+    write_report(a, p, folder.train_count, folder.train.describe(), epochs, r);
   }
 }
 

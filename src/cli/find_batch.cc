@@ -18,7 +18,6 @@
 #include "leantrain/core/rng.h"
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
-#include "leantrain/nn/zoo.h"
 #include "leantrain/runtime/engine.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/model_file.h"
@@ -55,19 +54,21 @@ train::Optimizer make_optimizer(const FindBatchArgs& a) {
 }
 
 nn::Model make_model(const FindBatchArgs& a) {
-  if (std::filesystem::exists(a.model)) return train::load_model_architecture(a.model);
-  return nn::make_model(a.model, parse_shape(a.input), a.classes, a.seed, {.alpha = a.alpha});
+  return train::resolve_model(a.model, {.input_shape = parse_shape(a.input),
+                                        .classes = a.classes,
+                                        .seed = a.seed,
+                                        .zoo = {.alpha = a.alpha}});
 }
 
 train::CompileOptions compile_options(const FindBatchArgs& a, const nn::Model& model,
                                       int64_t budget) {
-  return {
-      .optimizer = make_optimizer(a),
-      .loss =
-          train::SparseCategoricalCrossentropy({.from_logits = !nn::outputs_probabilities(model)}),
-      .seed = a.seed,
-      .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast : graph::KernelChoice::kReference,
-      .memory_budget_bytes = budget};
+  return {.optimizer = make_optimizer(a),
+          .loss = train::SparseCategoricalCrossentropy(
+              {.from_logits = !nn::outputs_probabilities(model)}),
+          .seed = a.seed,
+          .kernels = {.choice = a.kernels == "fast" ? graph::KernelChoice::kFast
+                                                    : graph::KernelChoice::kReference},
+          .memory_budget_bytes = budget};
 }
 
 // One measured candidate: a fresh model and Trainer built after the baseline, its plan compiled,
@@ -397,10 +398,7 @@ void add_find_batch_command(CLI::App& app) {
       "find-batch",
       "Find the largest batch size whose training plan fits a memory budget, then confirm it "
       "with real steps");
-  cmd->add_option("--model", a->model,
-                  "A zoo model (cnn, mobilenet, mobilenet_v2, "
-                  "efficientnet_b0) or a model file")
-      ->capture_default_str();
+  cmd->add_option("--model", a->model, kModelHelp)->capture_default_str();
   cmd->add_option("--input", a->input, "Input shape HxWxC")->capture_default_str();
   cmd->add_option("--classes", a->classes, "Output classes")->capture_default_str();
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")

@@ -1,5 +1,5 @@
 // The command line's --data: what a spec names, loaded as images in memory or as a streaming
-// Dataset, with the pipeline the CLI trains on (decode, resize, augment and scale to [0, 1]).
+// Dataset from the data module's pipelines (decode, resize, augment and scale to [0, 1]).
 #pragma once
 
 #include <cstdint>
@@ -9,9 +9,7 @@
 
 #include "leantrain/core/shape.h"
 #include "leantrain/data/dataset.h"
-#include "leantrain/data/directory_dataset.h"
 #include "leantrain/data/idx.h"
-#include "leantrain/data/image.h"
 
 namespace leantrain::cli {
 
@@ -55,24 +53,5 @@ struct InputData {
 // streamed data. Throws Error(kInvalidArgument) for a malformed spec or flag, naming it and the
 // accepted forms; what the sources throw for missing or corrupt files.
 InputData load_input_data(const DataArgs& args, std::ostream& out);
-
-// The streaming pipeline of an image folder: Keras' file order and split (index), then
-// from_tensor_slices(paths, labels).shuffle(8 x batch, seed).map(read, decode at the smallest
-// JPEG DCT scale that covers the target, resize, augment, affine, in one pass into f32; `threads`
-// workers, deterministic).batch(batch).prefetch(AUTOTUNE). Images are f32 (H, W, channels)
-// with `affine` applied to 0..255 values.
-struct ImageFolderPipeline {
-  int64_t height = 224, width = 224, channels = 3;
-  int64_t batch_size = 64;
-  uint64_t seed = 0;
-  int64_t threads = 2;  // 0: the consumer's thread; -1: AUTOTUNE
-  bool flip = false, random_resized_crop = false;
-  bool antialias = false;
-  data::OnError on_error = data::OnError::kRaise;
-  data::PixelAffine affine = data::PixelAffine::rescale(1.0f / 255.0f);
-  bool shuffle = true;
-};
-data::Dataset image_folder_dataset(const data::DirectoryIndex& index,
-                                   const ImageFolderPipeline& options);
 
 }  // namespace leantrain::cli

@@ -13,9 +13,9 @@
 #include "leantrain/memory/bytes.h"
 #include "leantrain/nn/layers.h"
 #include "leantrain/nn/sequential.h"
-#include "leantrain/nn/zoo.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/memory_profile.h"
+#include "leantrain/train/model_file.h"
 #include "leantrain/train/plot.h"
 #include "leantrain/train/trainer.h"
 
@@ -70,8 +70,10 @@ train::MemoryProfile profile_of(const nn::Model& model, const ProfileArgs& a,
 }
 
 void profile_model(const ProfileArgs& a) {
-  const nn::Model model = nn::make_model(a.model, parse_shape(a.input), a.classes, 0,
-                                         {.alpha = static_cast<double>(a.alpha)});
+  const nn::Model model =
+      train::resolve_model(a.model, {.input_shape = parse_shape(a.input),
+                                     .classes = a.classes,
+                                     .zoo = {.alpha = static_cast<double>(a.alpha)}});
   const std::string title = model.name() + ", " + a.input + ", batch " +
                             std::to_string(a.batch_size) + ", " + optimizer_label(a);
   const train::MemoryProfile p = profile_of(model, a, title);
@@ -194,7 +196,7 @@ void add_profile_command(CLI::App& app) {
       "profile",
       "Print the memory of one training step per layer, its peak and what is live there, and "
       "plot live bytes across the step (nothing runs: the plan alone)");
-  cmd->add_option("--model", a->model, "Model name")->capture_default_str();
+  cmd->add_option("--model", a->model, kModelHelp)->capture_default_str();
   cmd->add_option("--input", a->input, "Input shape HxWxC")->capture_default_str();
   cmd->add_option("--classes", a->classes, "Output classes")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Batch size of the step")->capture_default_str();

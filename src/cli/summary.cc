@@ -1,10 +1,11 @@
 // `leantrain summary --model cnn`: the layer table and the memory plan, before any step runs.
+// --model takes a zoo name or a model file, as `train` does.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "leantrain/memory/planner.h"
-#include "leantrain/nn/zoo.h"
 #include "leantrain/runtime/program.h"
+#include "leantrain/train/model_file.h"
 #include "leantrain/train/trainer.h"
 
 namespace leantrain::cli {
@@ -12,22 +13,28 @@ namespace leantrain::cli {
 void add_summary_command(CLI::App& app) {
   struct Args {
     std::string model = "cnn";
-    std::string input = "28x28x1";
-    int64_t classes = 10;
+    std::string input;    // "": the zoo model's default (nn::zoo_defaults)
+    int64_t classes = 0;  // 0: the zoo model's default
     int64_t batch_size = 128;
     bool show_plan = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("summary", "Print a model's layers and memory plan");
-  cmd->add_option("--model", args->model, "Model name")->capture_default_str();
-  cmd->add_option("--input", args->input, "Input shape HxWxC")->capture_default_str();
-  cmd->add_option("--classes", args->classes, "Output classes")->capture_default_str();
+  cmd->add_option("--model", args->model, kModelHelp)->capture_default_str();
+  cmd->add_option("--input", args->input,
+                  "Input shape HxWxC of a zoo model (default: 28x28x1 for cnn, Keras "
+                  "Applications' 224x224x3 for the others)");
+  cmd->add_option("--classes", args->classes,
+                  "Output classes of a zoo model (default: 10 for cnn, 1000 for the others)");
   cmd->add_option("--batch-size", args->batch_size, "Batch size to plan for")
       ->capture_default_str();
   cmd->add_flag("--show-plan", args->show_plan,
                 "Also print the training step's arena: every buffer's offset and lifetime");
   cmd->callback([args] {
-    const nn::Model model = nn::make_model(args->model, parse_shape(args->input), args->classes);
+    train::ModelRequest request;
+    if (!args->input.empty()) request.input_shape = parse_shape(args->input);
+    if (args->classes > 0) request.classes = args->classes;
+    const nn::Model model = train::resolve_model(args->model, request);
     train::Trainer trainer(model, {});
     const auto layer_memory = trainer.layer_memory(args->batch_size);
     std::cout << model.summary(&layer_memory);

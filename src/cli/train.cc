@@ -17,7 +17,6 @@
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
 #include "leantrain/nn/serialization.h"
-#include "leantrain/nn/zoo.h"
 #include "leantrain/runtime/engine.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/callbacks.h"
@@ -40,6 +39,8 @@ struct TrainArgs {
   bool nesterov = false;
   int threads = 2;
   std::string kernels = "fast";
+  std::string conv_weights = "any";   // fast Conv2D: oneDNN's weights layout or Keras'
+  std::string dense_impl = "matmul";  // fast Dense: matmul or inner_product
   std::string report;
   int verbose = 1;
   std::string project = "runs/train";
@@ -156,8 +157,10 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
 
 // The model: a zoo name (built with logits, trained from logits) or a model file.
 nn::Model make_model(const TrainArgs& a, const Shape& input_shape, int64_t classes) {
-  if (std::filesystem::exists(a.model)) return train::load_model_architecture(a.model);
-  return nn::make_model(a.model, input_shape, classes, a.data.seed, {.alpha = a.alpha});
+  return train::resolve_model(a.model, {.input_shape = input_shape,
+                                        .classes = classes,
+                                        .seed = a.data.seed,
+                                        .zoo = {.alpha = a.alpha}});
 }
 
 // Loss and labels from the model's output: a softmax head gives probabilities.
@@ -232,6 +235,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"nesterov", a.nesterov},
           {"threads", a.threads},
           {"kernels", a.kernels},
+          {"conv_weights", a.conv_weights},
+          {"dense_impl", a.dense_impl},
           {"patience", a.patience},
           {"lr_schedule", a.lr_schedule},
           {"recalibrate_bn", a.recalibrate_bn},
@@ -302,8 +307,10 @@ void run_train(const TrainArgs& a) {
       model, {.optimizer = optimizer,
               .loss = make_loss(model),
               .seed = a.data.seed,
-              .kernels = a.kernels == "fast" ? graph::KernelChoice::kFast
-                                             : graph::KernelChoice::kReference,
+              .kernels = {.choice = a.kernels == "fast" ? graph::KernelChoice::kFast
+                                                        : graph::KernelChoice::kReference,
+                          .conv_weights = parse_conv_weights_layout(a.conv_weights),
+                          .dense = parse_dense_impl(a.dense_impl)},
               .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
                             .limit_bytes =
                                 a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
@@ -413,10 +420,7 @@ void run_train(const TrainArgs& a) {
 void add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a model");
-  cmd->add_option("--model", a->model,
-                  "A zoo model (cnn, mobilenet, mobilenet_v2, efficientnet_b0) or a model file "
-                  "(.safetensors written by leantrain, or a Keras model.to_json() .json)")
-      ->capture_default_str();
+  cmd->add_option("--model", a->model, kModelHelp)->capture_default_str();
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")
       ->capture_default_str();
   DataArgs& d = a->data;
@@ -460,6 +464,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--nesterov", a->nesterov, "SGD with Nesterov momentum");
   cmd->add_option("--threads", a->threads, "Threads")->capture_default_str();
   cmd->add_option("--kernels", a->kernels, "fast (oneDNN) or reference")->capture_default_str();
+  cmd->add_option("--conv-weights", a->conv_weights,
+                  "Fast convolutions' weights: any (oneDNN's layout, reordered) or plain (Keras')")
+      ->check(parsed_by(parse_conv_weights_layout))
+      ->capture_default_str();
+  cmd->add_option("--dense-impl", a->dense_impl,
+                  "Fast Dense layers' oneDNN primitives: matmul or inner_product")
+      ->check(parsed_by(parse_dense_impl))
+      ->capture_default_str();
   cmd->add_option("--report", a->report, "Write the run's figures as JSON to this file");
   cmd->add_option("--verbose", a->verbose, "0 silent, 1 progress bar, 2 one line per epoch")
       ->capture_default_str();

@@ -250,6 +250,57 @@ Dataset labeled_images_dataset(LabeledImages images) {
   return Dataset::from_tensor_slices(columns);
 }
 
+TrainTest split_validation_tail(const LabeledImages& all, double fraction) {
+  const auto held = static_cast<int64_t>(fraction * static_cast<double>(all.count));
+  LT_CHECK(held > 0 && held < all.count, kInvalidArgument, "validation split ", fraction, " of ",
+           all.count, " images holds out ", held,
+           "; choose a fraction that leaves both parts non-empty");
+  const int64_t pixels = all.height * all.width * all.channels;
+  auto part = [&](int64_t begin, int64_t end) {
+    LabeledImages p;  // the metadata of `all`, a slice of its pixels and labels
+    p.height = all.height;
+    p.width = all.width;
+    p.channels = all.channels;
+    p.num_classes = all.num_classes;
+    p.count = end - begin;
+    p.pixels.assign(all.pixels.begin() + begin * pixels, all.pixels.begin() + end * pixels);
+    p.labels.assign(all.labels.begin() + begin, all.labels.begin() + end);
+    return p;
+  };
+  return {.train = part(0, all.count - held), .test = part(all.count - held, all.count)};
+}
+
+Dataset randomly_flipped_images(const LabeledImages& images, int64_t batch_size, uint64_t seed,
+                                int64_t num_parallel_calls) {
+  return labeled_images_dataset(images)
+      .shuffle(images.count, seed)
+      .map(
+          [](Element e, const ElementContext& ctx) {
+            const Tensor& u8 = e.at("image");
+            const Shape& s = u8.shape();
+            Tensor f = Tensor::uninitialized(DType::kF32, s);
+            const uint8_t* src = u8.as<uint8_t>();
+            float* dst = f.mutable_as<float>();
+            const bool flip = random_flip_decision(ctx.seed);
+            const int64_t w = s[1], c = s[2];
+            for (int64_t y = 0; y < s[0]; ++y) {
+              for (int64_t x = 0; x < w; ++x) {
+                const int64_t from = (y * w + (flip ? w - 1 - x : x)) * c;
+                for (int64_t k = 0; k < c; ++k) {
+                  dst[(y * w + x) * c + k] = src[from + k] * (1.0f / 255.0f);
+                }
+              }
+            }
+            e.set("image", std::move(f));
+            return e;
+          },
+          {.num_parallel_calls = num_parallel_calls,
+           .seed = seed,
+           .max_output_bytes = images.height * images.width * images.channels * 4 + 4})
+      .batch(batch_size)
+      .prefetch(kAutotune);
+}
+
 // ---- CSV -----------------------------------------------------------------------------------
 
 Dataset csv_dataset(const std::string& csv_path, const CsvOptions& options) {
@@ -387,6 +438,28 @@ MapFn random_flip_left_right(const std::string& feature) {
     }
     return e;
   };
+}
+
+Dataset tfrecord_images(const std::vector<std::string>& files, const ExampleImageOptions& example,
+                        const TfRecordImagesOptions& options) {
+  const int64_t image_bytes = image_tensor_bytes(example.image);
+  Dataset ds =
+      tfrecord_dataset(files, std::min<int64_t>(static_cast<int64_t>(files.size()), 2))
+          .shuffle(options.batch_size * 8, options.seed)
+          .map(decode_example_image(example), {.num_parallel_calls = options.num_parallel_calls,
+                                               .on_error = options.on_error,
+                                               .seed = options.seed,
+                                               .max_output_bytes = image_bytes + 4});
+  if (options.flip) ds = ds.map(random_flip_left_right("image"), {.seed = options.seed});
+  return ds
+      .map([](Element e) {
+        float* p = e.at("image").mutable_as<float>();
+        const int64_t n = e.at("image").num_elements();
+        for (int64_t i = 0; i < n; ++i) p[i] *= 1.0f / 255.0f;
+        return e;
+      })
+      .batch(options.batch_size)
+      .prefetch(kAutotune);
 }
 
 }  // namespace leantrain::data

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "leantrain/core/kernel_variants.h"
 #include "leantrain/core/tensor.h"
 
 namespace leantrain::kernels {
@@ -76,10 +77,12 @@ struct ConvShapes {
 
 // oneDNN convolution primitives for one set of shapes, built once (primitive creation is the
 // expensive part) and run many times. Not thread-safe: one caller at a time.
-// Constructors throw Error(kInvalidArgument) on inconsistent shapes.
+// weights_layout: kAny lets oneDNN pick its weights layout, which run() reorders Keras' weights
+// to and from inside the scratch; kPlain reads Keras' layout (see conv2d_dnnl.cc for the
+// measurements). Constructors throw Error(kInvalidArgument) on inconsistent shapes.
 class ConvFwdDnnl {
  public:
-  ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes);
+  ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes, ConvWeightsLayout weights_layout);
   ~ConvFwdDnnl();
   // Bytes of scratch run() needs (oneDNN's user scratchpad); may be 0.
   int64_t scratch_bytes() const;
@@ -94,7 +97,7 @@ class ConvFwdDnnl {
 
 class ConvBwdDataDnnl {
  public:
-  ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes);
+  ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes, ConvWeightsLayout weights_layout);
   ~ConvBwdDataDnnl();
   int64_t scratch_bytes() const;
   void run(const float* diff_dst, const float* weights, float* diff_src, void* scratch) const;
@@ -106,7 +109,7 @@ class ConvBwdDataDnnl {
 
 class ConvBwdWeightsDnnl {
  public:
-  ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shapes);
+  ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shapes, ConvWeightsLayout weights_layout);
   ~ConvBwdWeightsDnnl();
   int64_t scratch_bytes() const;
   // `diff_bias` may be null when shapes.has_bias is false.

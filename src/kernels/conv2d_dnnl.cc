@@ -7,7 +7,7 @@
 // Weights: a primitive either reads Keras' layout directly (hwio / hwigo), or lets oneDNN pick
 // its layout (format_tag::any) and run() reorders Keras' weights into scratch first (backward
 // weights: computes into scratch, then reorders out). Measured on the CNN's shapes, the second is
-// faster on every pass; see reorder_weights() below.
+// faster on every pass (the default, ConvWeightsLayout::kAny); see reorder_weights() below.
 //
 // Every primitive is created with a user scratchpad. Scratch, from the caller's pointer rounded
 // up to 64 bytes:
@@ -21,8 +21,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -44,22 +42,16 @@ int64_t align_up(int64_t bytes) {
   return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
 }
 
-// True: the primitive picks its weights layout (format_tag::any) and run() reorders Keras'
-// weights to and from it; false: the primitive reads Keras' layout. With Keras' layout oneDNN
-// 2.6 on AVX2 falls back to im2col + GEMM (x64:gemm:jit); with its own blocked layout it runs
-// the direct jit:avx2 / jit_dw:avx2 kernels, faster on every pass of the CNN's convolutions even
-// counting the reorders, which take about 5 us (bench/kernels_conv_bench.cc, 2 threads, best of
-// 9, ms): conv A forward 0.43 vs 1.20, backward weights 1.25 vs 2.92; conv B forward 3.41 vs
-// 5.35, backward data 3.35 vs 4.09, backward weights 4.64 vs 5.08. Where oneDNN's choice is
-// Keras' layout anyway, no reorder is made. LEANTRAIN_CONV_WEIGHTS=plain|any overrides, to
-// re-measure on other CPUs.
-bool reorder_weights() {
-  if (const char* env = std::getenv("LEANTRAIN_CONV_WEIGHTS")) {
-    if (std::strcmp(env, "plain") == 0) return false;
-    if (std::strcmp(env, "any") == 0) return true;
-  }
-  return true;
-}
+// ConvWeightsLayout::kAny (the default): the primitive picks its weights layout
+// (format_tag::any) and run() reorders Keras' weights to and from it; kPlain: the primitive
+// reads Keras' layout. With Keras' layout oneDNN 2.6 on AVX2 falls back to im2col + GEMM
+// (x64:gemm:jit); with its own blocked layout it runs the direct jit:avx2 / jit_dw:avx2 kernels,
+// faster on every pass of the CNN's convolutions even counting the reorders, which take about
+// 5 us (bench/kernels_conv_bench.cc, 2 threads, best of 9, ms): conv A forward 0.43 vs 1.20,
+// backward weights 1.25 vs 2.92; conv B forward 3.41 vs 5.35, backward data 3.35 vs 4.09,
+// backward weights 4.64 vs 5.08. Where oneDNN's choice is Keras' layout anyway, no reorder is
+// made. kPlain is kept to re-measure on other CPUs.
+bool reorder_weights(ConvWeightsLayout layout) { return layout == ConvWeightsLayout::kAny; }
 
 // The convolution in oneDNN's terms.
 struct ConvGeometry {
@@ -181,11 +173,12 @@ struct ConvPlan {
 
 struct ConvFwdDnnl::Impl : ConvPlan {};
 
-ConvFwdDnnl::ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes)
+ConvFwdDnnl::ConvFwdDnnl(const Window2D& w, const ConvShapes& shapes,
+                         ConvWeightsLayout weights_layout)
     : impl_(std::make_unique<Impl>()) {
   const ConvGeometry g = make_geometry(w, shapes, "ConvFwdDnnl");
   build_or_throw("ConvFwdDnnl", shapes, [&] {
-    const auto pd = fwd_pd(g, g.weights(reorder_weights()));
+    const auto pd = fwd_pd(g, g.weights(reorder_weights(weights_layout)));
     impl_->plan_scratch(g.keras_weights(), pd.weights_desc(), false, pd.scratchpad_desc());
     impl_->conv = BoundPrimitive(dnnl::convolution_forward(pd), "convolution");
     impl_->conv.add(DNNL_ARG_SRC, g.src);
@@ -217,12 +210,13 @@ void ConvFwdDnnl::run(const float* src, const float* weights, const float* bias,
 
 struct ConvBwdDataDnnl::Impl : ConvPlan {};
 
-ConvBwdDataDnnl::ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes)
+ConvBwdDataDnnl::ConvBwdDataDnnl(const Window2D& w, const ConvShapes& shapes,
+                                 ConvWeightsLayout weights_layout)
     : impl_(std::make_unique<Impl>()) {
   const ConvGeometry g = make_geometry(w, shapes, "ConvBwdDataDnnl");
   build_or_throw("ConvBwdDataDnnl", shapes, [&] {
     using Bwd = dnnl::convolution_backward_data;
-    const memory::desc weights = g.weights(reorder_weights());
+    const memory::desc weights = g.weights(reorder_weights(weights_layout));
     const auto hint = fwd_pd(g, weights);
     const Bwd::desc desc(dnnl::algorithm::convolution_direct, g.src, weights, g.dst, g.strides,
                          g.dilates, g.pad_l, g.pad_r);
@@ -256,12 +250,13 @@ void ConvBwdDataDnnl::run(const float* diff_dst, const float* weights, float* di
 
 struct ConvBwdWeightsDnnl::Impl : ConvPlan {};
 
-ConvBwdWeightsDnnl::ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shapes)
+ConvBwdWeightsDnnl::ConvBwdWeightsDnnl(const Window2D& w, const ConvShapes& shapes,
+                                       ConvWeightsLayout weights_layout)
     : impl_(std::make_unique<Impl>()) {
   const ConvGeometry g = make_geometry(w, shapes, "ConvBwdWeightsDnnl");
   build_or_throw("ConvBwdWeightsDnnl", shapes, [&] {
     using Bwd = dnnl::convolution_backward_weights;
-    const memory::desc weights = g.weights(reorder_weights());
+    const memory::desc weights = g.weights(reorder_weights(weights_layout));
     const auto hint = fwd_pd(g, weights);
     const auto algo = dnnl::algorithm::convolution_direct;
     const Bwd::desc desc =

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "leantrain/core/kernel_variants.h"
 #include "leantrain/core/tensor.h"
 
 namespace leantrain::kernels {
@@ -18,10 +19,12 @@ void dense_bwd_data_ref(const TensorView& diff_dst, const TensorView& weights,
 void dense_bwd_weights_ref(const TensorView& src, const TensorView& diff_dst,
                            const TensorView& diff_weights, const TensorView& diff_bias);
 
-// oneDNN implementation for fixed N, IN, OUT. Built once, run many times; one caller at a time.
+// oneDNN implementation for fixed N, IN, OUT, with matmul or inner-product primitives (`impl`;
+// see dense_dnnl.cc for the measurements). Built once, run many times; one caller at a time.
+// The constructor throws Error(kInvalidArgument) when a size is below 1.
 class DenseDnnl {
  public:
-  DenseDnnl(int64_t batch, int64_t in, int64_t out, bool has_bias);
+  DenseDnnl(int64_t batch, int64_t in, int64_t out, bool has_bias, DenseImpl impl);
   ~DenseDnnl();
   // Scratch bytes for each pass (the largest is what a caller must provide for that pass).
   int64_t fwd_scratch_bytes() const;

@@ -1,6 +1,6 @@
 // Dense through oneDNN 2.6. Keras' weights (IN, OUT) row-major are an inner-product weights
 // tensor of dims (OUT, IN) in format io, and a plain matmul B. Both were measured on the CNN
-// shapes (bench/kernels_conv_bench.cc): matmul by default, see use_matmul() below.
+// shapes (bench/kernels_conv_bench.cc): DenseImpl::kMatmul by default, see below.
 //
 //   inner product: fwd, bwd_data and bwd_weights (with diff_bias) primitives, weights io.
 //   matmul:        fwd  dst = src (N, IN) x W (IN, OUT) + bias (1, OUT)
@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -34,19 +33,6 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 using DataType = memory::data_type;
 
-// True: matmul primitives; false: inner product. Both run oneDNN's jit GEMM on AVX2 and tie on
-// the 1600->128 layer (forward 0.29, backward data 0.28, backward weights 0.31 ms, 2 threads);
-// on the 128->10 layer matmul's backward weights (with the bias loop) takes 6 us against 8-9 us
-// (bench/kernels_conv_bench.cc). LEANTRAIN_DENSE_IMPL=matmul|inner_product overrides, to
-// re-measure on other CPUs.
-bool use_matmul() {
-  if (const char* env = std::getenv("LEANTRAIN_DENSE_IMPL")) {
-    if (std::strcmp(env, "matmul") == 0) return true;
-    if (std::strcmp(env, "inner_product") == 0) return false;
-  }
-  return true;
-}
-
 int64_t scratchpad_bytes(const dnnl::primitive_desc_base& pd) {
   return static_cast<int64_t>(pd.scratchpad_desc().get_size());
 }
@@ -61,12 +47,16 @@ struct DenseDnnl::Impl {
   int64_t batch = 0, out = 0;
 };
 
-DenseDnnl::DenseDnnl(int64_t batch, int64_t in, int64_t out, bool has_bias)
+// Matmul (the default) or inner product: both run oneDNN's jit GEMM on AVX2 and tie on the
+// 1600->128 layer (forward 0.29, backward data 0.28, backward weights 0.31 ms, 2 threads); on the
+// 128->10 layer matmul's backward weights (with the bias loop) takes 6 us against 8-9 us
+// (bench/kernels_conv_bench.cc). Inner product is kept to re-measure on other CPUs.
+DenseDnnl::DenseDnnl(int64_t batch, int64_t in, int64_t out, bool has_bias, DenseImpl impl)
     : impl_(std::make_unique<Impl>()) {
   LT_CHECK(batch >= 1 && in >= 1 && out >= 1, kInvalidArgument, "DenseDnnl: batch ", batch, ", in ",
            in, ", out ", out, " must all be at least 1");
   Impl& m = *impl_;
-  m.matmul = use_matmul();
+  m.matmul = impl == DenseImpl::kMatmul;
   m.has_bias = has_bias;
   m.batch = batch;
   m.out = out;

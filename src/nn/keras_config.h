@@ -1,7 +1,8 @@
 // Keras 3 layer configs (layer.get_config()) for the layer files: each layer's get_config()
 // override passes its fields to one of these, which write Keras' keys in Keras' order with
 // Keras' defaults (keras/src/layers/**: get_config of each layer, keras/src/initializers,
-// keras/src/regularizers). Model-level JSON (to_json / model_from_json) is in serialization.cc.
+// keras/src/regularizers). Model-level JSON: to_json in keras_json_writer.cc, model_from_json in
+// serialization.cc.
 #pragma once
 
 #include <cstdint>

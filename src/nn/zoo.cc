@@ -2,6 +2,8 @@
 // Applications models are in zoo_mobilenet.cc and zoo_efficientnet.cc.
 #include "leantrain/nn/zoo.h"
 
+#include <algorithm>
+
 #include "leantrain/core/error.h"
 
 namespace leantrain::nn {
@@ -25,15 +27,28 @@ std::vector<std::string> model_names() {
   return {"cnn", "mobilenet", "mobilenet_v2", "efficientnet_b0"};
 }
 
+namespace {
+
+// Throws Error(kNotFound) listing the names when `name` is not one of model_names().
+void check_known(const std::string& name) {
+  const std::vector<std::string> names = model_names();
+  if (std::find(names.begin(), names.end(), name) != names.end()) return;
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw Error(ErrorCode::kNotFound, "unknown model '" + name + "'; known models: " + list);
+}
+
+}  // namespace
+
+ZooDefaults zoo_defaults(const std::string& name) {
+  check_known(name);
+  if (name == "cnn") return {.input_shape = Shape{28, 28, 1}, .classes = 10};
+  return {.input_shape = Shape{224, 224, 3}, .classes = 1000};
+}
+
 Model make_model(const std::string& name, const Shape& input_shape, int64_t classes, uint64_t seed,
                  const ZooOptions& options) {
-  const bool known =
-      name == "cnn" || name == "mobilenet" || name == "mobilenet_v2" || name == "efficientnet_b0";
-  if (!known) {
-    std::string names;
-    for (const std::string& n : model_names()) names += (names.empty() ? "" : ", ") + n;
-    throw Error(ErrorCode::kNotFound, "unknown model '" + name + "'; known models: " + names);
-  }
+  check_known(name);
   LT_CHECK(options.alpha == 1.0 || name == "mobilenet" || name == "mobilenet_v2", kInvalidArgument,
            "model '", name,
            "' has no width multiplier; alpha applies to mobilenet and mobilenet_v2, got alpha=",

@@ -9,6 +9,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -32,7 +33,7 @@ class AccumulateOp final : public graph::Op {
   }
   std::vector<int> mutated_inputs() const override { return {0}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice) const override {
+                                         const KernelOptions&) const override {
     const float alpha = alpha_;
     return make_kernel([alpha](const RunArgs& a) {
       accumulate_ref(alpha, static_cast<const float*>(a.inputs[1].data), f32(a.inputs[0]),

@@ -8,6 +8,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -54,10 +55,10 @@ class ActivationBwdOp final : public graph::Op {
   }
   int inplace_input() const override { return 1; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const kernels::Activation act = to_kernel(kind_);
-    auto fn = choice == KernelChoice::kReference ? kernels::activation_bwd_ref
-                                                 : kernels::activation_bwd_fast;
+    auto fn = options.choice == KernelChoice::kReference ? kernels::activation_bwd_ref
+                                                         : kernels::activation_bwd_fast;
     return make_kernel([act, fn](const RunArgs& a) {
       fn(act, f32(a.inputs[0]), f32(a.inputs[1]), f32(a.outputs[0]), a.outputs[0].num_elements());
     });
@@ -88,10 +89,10 @@ class ActivationOp final : public graph::Op {
     return {{0}, {}};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const kernels::Activation act = to_kernel(kind_);
-    auto fn = choice == KernelChoice::kReference ? kernels::activation_fwd_ref
-                                                 : kernels::activation_fwd_fast;
+    auto fn = options.choice == KernelChoice::kReference ? kernels::activation_fwd_ref
+                                                         : kernels::activation_fwd_fast;
     return make_kernel([act, fn](const RunArgs& a) {
       fn(act, f32(a.inputs[0]), f32(a.outputs[0]), a.outputs[0].num_elements());
     });

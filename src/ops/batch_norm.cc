@@ -10,6 +10,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -26,9 +27,9 @@ class BatchNormBwdOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const float eps = epsilon_;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       return make_kernel([eps](const RunArgs& a) {
         kernels::batch_norm_bwd_ref(a.inputs[0], a.inputs[1], a.inputs[2], a.inputs[3], a.inputs[4],
                                     eps, a.outputs[0], a.outputs[1], a.outputs[2]);
@@ -88,10 +89,10 @@ class BatchNormOp final : public graph::Op, public graph::RecomputableOp {
   graph::SavedForBackward saved_for_backward() const override { return {{0}, {1, 2}}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const float eps = epsilon_, momentum = momentum_;
     const bool update = update_moving_;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       if (!training_) {
         return make_kernel([eps](const RunArgs& a) {
           kernels::batch_norm_fwd_inference_ref(a.inputs[0], a.inputs[1], a.inputs[2], a.inputs[3],

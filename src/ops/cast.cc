@@ -11,6 +11,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -38,8 +39,8 @@ class CastOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    const bool fast = choice == KernelChoice::kFast;
+                                         const KernelOptions& options) const override {
+    const bool fast = options.choice == KernelChoice::kFast;
     if (centered_) {
       const int64_t channels = in[0].shape.dim(-1);
       const int64_t rows = channels > 0 ? in[0].shape.num_elements() / channels : 0;

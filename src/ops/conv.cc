@@ -11,6 +11,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 using kernels::Window2D;
@@ -58,10 +59,10 @@ class ConvBwdDataOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec> out,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const Window2D w = make_window(attrs_, src_shape_);
     const int64_t groups = attrs_.groups;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       const bool dw = depthwise_;
       return make_kernel([w, dw, groups](const RunArgs& a) {
         if (dw) {
@@ -72,7 +73,8 @@ class ConvBwdDataOp final : public graph::Op {
       });
     }
     auto k = std::make_shared<kernels::ConvBwdDataDnnl>(
-        w, kernels::ConvShapes{out[0].shape, in[1].shape, in[0].shape, false, depthwise_, groups});
+        w, kernels::ConvShapes{out[0].shape, in[1].shape, in[0].shape, false, depthwise_, groups},
+        options.conv_weights);
     const int64_t scratch = k->scratch_bytes();
     return make_kernel(
         [k](const RunArgs& a) {
@@ -102,11 +104,11 @@ class ConvBwdWeightsOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const Window2D w = make_window(attrs_, in[0].shape);
     const bool has_bias = has_bias_;
     const int64_t groups = attrs_.groups;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       const bool dw = depthwise_;
       return make_kernel([w, dw, has_bias, groups](const RunArgs& a) {
         const TensorView bias = has_bias ? a.outputs[1] : TensorView();
@@ -118,8 +120,9 @@ class ConvBwdWeightsOp final : public graph::Op {
       });
     }
     auto k = std::make_shared<kernels::ConvBwdWeightsDnnl>(
-        w, kernels::ConvShapes{in[0].shape, weights_shape_, in[1].shape, has_bias, depthwise_,
-                               groups});
+        w,
+        kernels::ConvShapes{in[0].shape, weights_shape_, in[1].shape, has_bias, depthwise_, groups},
+        options.conv_weights);
     const int64_t scratch = k->scratch_bytes();
     return make_kernel(
         [k, has_bias](const RunArgs& a) {
@@ -191,11 +194,11 @@ class ConvOp final : public graph::Op {
 
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec> out,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const Window2D w = make_window(attrs_, in[0].shape);
     const bool has_bias = in.size() == 3;
     const int64_t groups = attrs_.groups;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       const bool dw = depthwise_;
       return make_kernel([w, dw, has_bias, groups](const RunArgs& a) {
         const TensorView bias = has_bias ? a.inputs[2] : TensorView();
@@ -208,7 +211,8 @@ class ConvOp final : public graph::Op {
     }
     auto k = std::make_shared<kernels::ConvFwdDnnl>(
         w,
-        kernels::ConvShapes{in[0].shape, in[1].shape, out[0].shape, has_bias, depthwise_, groups});
+        kernels::ConvShapes{in[0].shape, in[1].shape, out[0].shape, has_bias, depthwise_, groups},
+        options.conv_weights);
     const int64_t scratch = k->scratch_bytes();
     return make_kernel(
         [k, has_bias](const RunArgs& a) {

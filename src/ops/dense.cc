@@ -7,6 +7,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -19,14 +20,14 @@ class DenseBwdDataOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    if (choice == KernelChoice::kReference) {
+                                         const KernelOptions& options) const override {
+    if (options.choice == KernelChoice::kReference) {
       return make_kernel([](const RunArgs& a) {
         kernels::dense_bwd_data_ref(a.inputs[0], a.inputs[1], a.outputs[0]);
       });
     }
-    auto k =
-        std::make_shared<kernels::DenseDnnl>(in[0].shape[0], in[1].shape[0], in[1].shape[1], false);
+    auto k = std::make_shared<kernels::DenseDnnl>(in[0].shape[0], in[1].shape[0], in[1].shape[1],
+                                                  false, options.dense);
     return make_kernel(
         [k](const RunArgs& a) {
           k->bwd_data(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.outputs[0]), a.scratch);
@@ -47,16 +48,16 @@ class DenseBwdWeightsOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const bool has_bias = has_bias_;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       return make_kernel([has_bias](const RunArgs& a) {
         kernels::dense_bwd_weights_ref(a.inputs[0], a.inputs[1], a.outputs[0],
                                        has_bias ? a.outputs[1] : TensorView());
       });
     }
     auto k = std::make_shared<kernels::DenseDnnl>(in[0].shape[0], in[0].shape[1], in[1].shape[1],
-                                                  has_bias);
+                                                  has_bias, options.dense);
     return make_kernel(
         [k, has_bias](const RunArgs& a) {
           k->bwd_weights(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.outputs[0]),
@@ -104,16 +105,16 @@ class DenseOp final : public graph::Op {
   graph::SavedForBackward saved_for_backward() const override { return {{0}, {}}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const bool has_bias = in.size() == 3;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       return make_kernel([has_bias](const RunArgs& a) {
         kernels::dense_fwd_ref(a.inputs[0], a.inputs[1], has_bias ? a.inputs[2] : TensorView(),
                                a.outputs[0]);
       });
     }
     auto k = std::make_shared<kernels::DenseDnnl>(in[0].shape[0], in[0].shape[1], in[1].shape[1],
-                                                  has_bias);
+                                                  has_bias, options.dense);
     return make_kernel(
         [k, has_bias](const RunArgs& a) {
           k->fwd(f32(a.inputs[0]), f32(a.inputs[1]), has_bias ? f32(a.inputs[2]) : nullptr,

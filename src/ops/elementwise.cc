@@ -12,6 +12,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -26,7 +27,7 @@ class FillOp final : public graph::Op {
     return {spec_};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice) const override {
+                                         const KernelOptions&) const override {
     const float value = value_;
     return make_kernel([value](const RunArgs& a) {
       std::fill(f32(a.outputs[0]), f32(a.outputs[0]) + a.outputs[0].num_elements(), value);
@@ -59,8 +60,8 @@ class AddOp final : public graph::Op {
     return {ones, ones};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::add_fast : kernels::add_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::add_fast : kernels::add_ref;
     return make_kernel([fn](const RunArgs& a) {
       fn(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.outputs[0]), a.outputs[0].num_elements());
     });
@@ -79,7 +80,7 @@ class CopyOp final : public graph::Op {
     return {dy[0]};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice) const override {
+                                         const KernelOptions&) const override {
     return make_kernel([](const RunArgs& a) {
       std::memcpy(a.outputs[0].data, a.inputs[0].data, static_cast<size_t>(a.outputs[0].bytes()));
     });
@@ -109,7 +110,7 @@ class ReshapeOp final : public graph::Op {
     return {ctx.add(std::make_shared<ReshapeOp>(Shape(rest)), {dy[0]}, "bwd")};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice) const override {
+                                         const KernelOptions&) const override {
     return make_kernel([](const RunArgs&) {});  // a view: the planner gave it the same bytes
   }
 
@@ -131,8 +132,9 @@ class DropoutBwdOp final : public graph::Op {
   }
   int inplace_input() const override { return 0; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::dropout_bwd_fast : kernels::dropout_bwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::dropout_bwd_fast
+                                                    : kernels::dropout_bwd_ref;
     const float rate = rate_;
     const uint64_t salt = salt_;
     return make_kernel([fn, rate, salt](const RunArgs& a) {
@@ -161,8 +163,9 @@ class DropoutOp final : public graph::Op {
     return {ctx.add(std::make_shared<DropoutBwdOp>(rate_, salt_), {dy[0]}, "bwd")};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::dropout_fwd_fast : kernels::dropout_fwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::dropout_fwd_fast
+                                                    : kernels::dropout_fwd_ref;
     const float rate = rate_;
     const uint64_t salt = salt_;
     return make_kernel([fn, rate, salt](const RunArgs& a) {

@@ -14,6 +14,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -60,9 +61,9 @@ class SoftmaxXentBwdOp final : public graph::Op {
   int inplace_input() const override { return 0; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::softmax_xent_bwd_fast
-                                            : kernels::softmax_xent_bwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::softmax_xent_bwd_fast
+                                                    : kernels::softmax_xent_bwd_ref;
     const int64_t n = in[0].shape[0], c = in[0].shape[1];
     return make_kernel([fn, n, c](const RunArgs& a) {
       fn(f32(a.inputs[0]), a.inputs[1].i32(), n, c, diff_loss(a, 2), f32(a.outputs[0]));
@@ -86,9 +87,9 @@ class SoftmaxXentOp final : public graph::Op {
   graph::SavedForBackward saved_for_backward() const override { return {{0, 1}, {}}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::softmax_xent_fwd_fast
-                                            : kernels::softmax_xent_fwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::softmax_xent_fwd_fast
+                                                    : kernels::softmax_xent_fwd_ref;
     const int64_t n = in[0].shape[0], c = in[0].shape[1];
     return make_kernel([fn, n, c](const RunArgs& a) {
       fn(f32(a.inputs[0]), a.inputs[1].i32(), n, c, f32(a.outputs[0]));
@@ -152,8 +153,8 @@ class LossBwdOp final : public graph::Op {
   int inplace_input() const override { return 0; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    const bool fast = choice == KernelChoice::kFast;
+                                         const KernelOptions& options) const override {
+    const bool fast = options.choice == KernelChoice::kFast;
     const bool logits = from_logits_;
     const Shape s = in[0].shape;
     switch (kind_) {
@@ -212,8 +213,8 @@ class LossOp final : public graph::Op {
   graph::SavedForBackward saved_for_backward() const override { return {{0, 1}, {}}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    const bool fast = choice == KernelChoice::kFast;
+                                         const KernelOptions& options) const override {
+    const bool fast = options.choice == KernelChoice::kFast;
     const bool logits = from_logits_;
     const Shape s = in[0].shape;
     switch (kind_) {
@@ -260,7 +261,8 @@ class Top1CorrectOp final : public graph::Op {
     return {TensorSpec{Shape{1}, DType::kF32}};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
-                                         std::span<const TensorSpec>, KernelChoice) const override {
+                                         std::span<const TensorSpec>,
+                                         const KernelOptions&) const override {
     const int64_t n = in[0].shape[0], c = in[0].shape[1];
     return make_kernel([n, c](const RunArgs& a) {
       kernels::sparse_top1_correct(f32(a.inputs[0]), a.inputs[1].i32(), n, c, f32(a.outputs[0]));

@@ -12,6 +12,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -32,9 +33,9 @@ class TopKCorrectOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn =
-        choice == KernelChoice::kFast ? kernels::top_k_correct_fast : kernels::top_k_correct_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::top_k_correct_fast
+                                                    : kernels::top_k_correct_ref;
     const int64_t n = in[0].shape[0], c = in[0].shape[1], k = k_;
     return make_kernel([fn, n, c, k](const RunArgs& a) {
       fn(f32(a.inputs[0]), a.inputs[1].i32(), n, c, k, f32(a.outputs[0]));
@@ -60,9 +61,9 @@ class CategoricalTop1CorrectOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::categorical_top1_correct_fast
-                                            : kernels::categorical_top1_correct_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::categorical_top1_correct_fast
+                                                    : kernels::categorical_top1_correct_ref;
     const int64_t n = in[0].shape[0], c = in[0].shape[1];
     return make_kernel([fn, n, c](const RunArgs& a) {
       fn(f32(a.inputs[0]), f32(a.inputs[1]), n, c, f32(a.outputs[0]));
@@ -87,9 +88,9 @@ class BinaryCorrectOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn =
-        choice == KernelChoice::kFast ? kernels::binary_correct_fast : kernels::binary_correct_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::binary_correct_fast
+                                                    : kernels::binary_correct_ref;
     const int64_t count = in[0].shape.num_elements();
     const float threshold = threshold_;
     return make_kernel([fn, count, threshold](const RunArgs& a) {

@@ -14,6 +14,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -35,9 +36,9 @@ class GateScaleBwdOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::multiply_channels_bwd_scale_fast
-                                            : kernels::multiply_channels_bwd_scale_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::multiply_channels_bwd_scale_fast
+                                                    : kernels::multiply_channels_bwd_scale_ref;
     const Shape s = in[0].shape;
     const int64_t n = s[0], p = s[1] * s[2], c = s[3];
     return make_kernel([fn, n, p, c](const RunArgs& a) {
@@ -81,8 +82,8 @@ class MultiplyOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    const bool fast = choice == KernelChoice::kFast;
+                                         const KernelOptions& options) const override {
+    const bool fast = options.choice == KernelChoice::kFast;
     const Shape& x = in[0].shape;
     if (is_channel_gate(x, in[1].shape)) {
       auto fn = fast ? kernels::multiply_channels_fast : kernels::multiply_channels_ref;
@@ -114,8 +115,8 @@ class RescaleOp final : public graph::Op {
     return {ctx.add(std::make_shared<RescaleOp>(scale_, 0.0f), {dy[0]}, "bwd")};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::rescale_fast : kernels::rescale_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::rescale_fast : kernels::rescale_ref;
     const float scale = scale_, offset = offset_;
     return make_kernel([fn, scale, offset](const RunArgs& a) {
       fn(scale, offset, f32(a.inputs[0]), f32(a.outputs[0]), a.outputs[0].num_elements());

@@ -10,6 +10,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -31,10 +32,10 @@ class NormalizationBwdOp final : public graph::Op {
   int inplace_input() const override { return 0; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const int64_t c = in[0].shape.dim(-1);
     const int64_t rows = in[0].shape.num_elements() / c;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       return make_kernel([rows, c](const RunArgs& a) {
         kernels::normalization_bwd_ref(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.outputs[0]), rows,
                                        c);
@@ -77,10 +78,10 @@ class NormalizationOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const int64_t c = in[0].shape.dim(-1);
     const int64_t rows = in[0].shape.num_elements() / c;
-    if (choice == KernelChoice::kReference) {
+    if (options.choice == KernelChoice::kReference) {
       return make_kernel([rows, c](const RunArgs& a) {
         kernels::normalization_fwd_ref(f32(a.inputs[0]), f32(a.inputs[1]), f32(a.inputs[2]),
                                        f32(a.outputs[0]), rows, c);

@@ -7,6 +7,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -31,8 +32,9 @@ class SgdUpdateOp final : public graph::Op {
     return momentum_ > 0 ? std::vector<int>{0, 2} : std::vector<int>{0};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::sgd_update_fast : kernels::sgd_update_ref;
+                                         const KernelOptions& options) const override {
+    auto fn =
+        options.choice == KernelChoice::kFast ? kernels::sgd_update_fast : kernels::sgd_update_ref;
     const float momentum = momentum_;
     const bool nesterov = nesterov_;
     return make_kernel([fn, momentum, nesterov](const RunArgs& a) {
@@ -59,8 +61,9 @@ class AdamUpdateOp final : public graph::Op {
   }
   std::vector<int> mutated_inputs() const override { return {0, 2, 3}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::adam_update_fast : kernels::adam_update_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::adam_update_fast
+                                                    : kernels::adam_update_ref;
     kernels::AdamHyper base;
     base.beta_1 = beta_1_;
     base.beta_2 = beta_2_;

@@ -10,6 +10,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -41,8 +42,8 @@ class PerExampleDropoutBwdOp final : public graph::Op {
   int inplace_input() const override { return 0; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    return per_example_kernel(in[0], rate_, salt_, choice);
+                                         const KernelOptions& options) const override {
+    return per_example_kernel(in[0], rate_, salt_, options.choice);
   }
 
  private:
@@ -69,8 +70,8 @@ class PerExampleDropoutOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    return per_example_kernel(in[0], rate_, salt_, choice);
+                                         const KernelOptions& options) const override {
+    return per_example_kernel(in[0], rate_, salt_, options.choice);
   }
 
  private:

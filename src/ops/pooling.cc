@@ -7,6 +7,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 using kernels::Window2D;
@@ -37,9 +38,9 @@ class PoolBwdOp final : public graph::Op {
     return {TensorSpec{src_shape_, DType::kF32}};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const Window2D w = pool_window(attrs_, src_shape_);
-    const bool fast = choice == KernelChoice::kFast;
+    const bool fast = options.choice == KernelChoice::kFast;
     if (max_) {
       auto fn = fast ? kernels::max_pool_bwd_fast : kernels::max_pool_bwd_ref;
       return make_kernel(
@@ -82,9 +83,9 @@ class PoolOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
+                                         const KernelOptions& options) const override {
     const Window2D w = pool_window(attrs_, in[0].shape);
-    const bool fast = choice == KernelChoice::kFast;
+    const bool fast = options.choice == KernelChoice::kFast;
     auto fn = max_ ? (fast ? kernels::max_pool_fwd_fast : kernels::max_pool_fwd_ref)
                    : (fast ? kernels::avg_pool_fwd_fast : kernels::avg_pool_fwd_ref);
     return make_kernel([w, fn](const RunArgs& a) { fn(w, a.inputs[0], a.outputs[0]); });
@@ -104,9 +105,9 @@ class GlobalAvgPoolBwdOp final : public graph::Op {
     return {TensorSpec{src_shape_, DType::kF32}};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::global_avg_pool_bwd_fast
-                                            : kernels::global_avg_pool_bwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::global_avg_pool_bwd_fast
+                                                    : kernels::global_avg_pool_bwd_ref;
     return make_kernel([fn](const RunArgs& a) { fn(a.inputs[0], a.outputs[0]); });
   }
 
@@ -128,9 +129,9 @@ class GlobalAvgPoolOp final : public graph::Op {
     return {ctx.add(std::make_shared<GlobalAvgPoolBwdOp>(src), {dy[0]}, "bwd")};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::global_avg_pool_fwd_fast
-                                            : kernels::global_avg_pool_fwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::global_avg_pool_fwd_fast
+                                                    : kernels::global_avg_pool_fwd_ref;
     return make_kernel([fn](const RunArgs& a) { fn(a.inputs[0], a.outputs[0]); });
   }
 };

@@ -10,6 +10,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -35,9 +36,9 @@ class L2PenaltyBwdOp final : public graph::Op {
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn =
-        choice == KernelChoice::kFast ? kernels::l2_penalty_bwd_fast : kernels::l2_penalty_bwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::l2_penalty_bwd_fast
+                                                    : kernels::l2_penalty_bwd_ref;
     const int64_t count = in[0].shape.num_elements();
     const float l2 = l2_;
     return make_kernel([fn, count, l2](const RunArgs& a) {
@@ -68,9 +69,9 @@ class L2PenaltyOp final : public graph::Op {
   graph::SavedForBackward saved_for_backward() const override { return {{0}, {}}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn =
-        choice == KernelChoice::kFast ? kernels::l2_penalty_fwd_fast : kernels::l2_penalty_fwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::l2_penalty_fwd_fast
+                                                    : kernels::l2_penalty_fwd_ref;
     const int64_t count = in[0].shape.num_elements();
     const float l2 = l2_;
     return make_kernel(

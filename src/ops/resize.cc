@@ -8,6 +8,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -21,9 +22,9 @@ class ResizeBwdOp final : public graph::Op {
     return {TensorSpec{src_shape_, DType::kF32}};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::resize_bilinear_bwd_fast
-                                            : kernels::resize_bilinear_bwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::resize_bilinear_bwd_fast
+                                                    : kernels::resize_bilinear_bwd_ref;
     return make_kernel([fn](const RunArgs& a) { fn(a.inputs[0], a.outputs[0]); });
   }
 
@@ -49,9 +50,9 @@ class ResizeOp final : public graph::Op {
     return {ctx.add(std::make_shared<ResizeBwdOp>(src), {dy[0]}, "bwd")};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::resize_bilinear_fwd_fast
-                                            : kernels::resize_bilinear_fwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::resize_bilinear_fwd_fast
+                                                    : kernels::resize_bilinear_fwd_ref;
     return make_kernel([fn](const RunArgs& a) { fn(a.inputs[0], a.outputs[0]); });
   }
 

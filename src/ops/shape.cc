@@ -11,6 +11,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 using kernels::Pad2D;
@@ -26,8 +27,8 @@ class CropOp final : public graph::Op {
   }
   int inplace_input() const override { return 0; }  // crop2d_* run in place (shape_ops.h)
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::crop2d_fast : kernels::crop2d_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::crop2d_fast : kernels::crop2d_ref;
     const Pad2D pad = pad_;
     return make_kernel([fn, pad](const RunArgs& a) { fn(pad, a.inputs[0], a.outputs[0]); });
   }
@@ -56,8 +57,9 @@ class ZeroPadOp final : public graph::Op {
     return {ctx.add(std::make_shared<CropOp>(pad_, src), {dy[0]}, "bwd")};
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::zero_pad2d_fast : kernels::zero_pad2d_ref;
+                                         const KernelOptions& options) const override {
+    auto fn =
+        options.choice == KernelChoice::kFast ? kernels::zero_pad2d_fast : kernels::zero_pad2d_ref;
     const Pad2D pad = pad_;
     return make_kernel([fn, pad](const RunArgs& a) { fn(pad, a.inputs[0], a.outputs[0]); });
   }
@@ -81,8 +83,9 @@ class SplitOp final : public graph::Op {
   }
   int inplace_input() const override { return 0; }  // split_last_* run in place (shape_ops.h)
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::split_last_fast : kernels::split_last_ref;
+                                         const KernelOptions& options) const override {
+    auto fn =
+        options.choice == KernelChoice::kFast ? kernels::split_last_fast : kernels::split_last_ref;
     return make_kernel(
         [fn, offsets = offsets_](const RunArgs& a) { fn(a.inputs[0], offsets, a.outputs); });
   }
@@ -138,8 +141,9 @@ class ConcatOp final : public graph::Op {
     return grads;
   }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::concat_last_fast : kernels::concat_last_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::concat_last_fast
+                                                    : kernels::concat_last_ref;
     return make_kernel([fn](const RunArgs& a) { fn(a.inputs, a.outputs[0]); });
   }
 

@@ -8,6 +8,7 @@ namespace leantrain::ops {
 namespace {
 
 using graph::KernelChoice;
+using graph::KernelOptions;
 using graph::RunArgs;
 using graph::TensorSpec;
 
@@ -31,8 +32,9 @@ class SoftmaxBwdOp final : public graph::Op {
   int inplace_input() const override { return 1; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::softmax_bwd_fast : kernels::softmax_bwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::softmax_bwd_fast
+                                                    : kernels::softmax_bwd_ref;
     const Rows r = rows_of(in[0].shape);
     return make_kernel([fn, r](const RunArgs& a) {
       fn(f32(a.inputs[0]), f32(a.inputs[1]), r.n, r.c, f32(a.outputs[0]));
@@ -63,8 +65,9 @@ class SoftmaxOp final : public graph::Op {
   graph::SavedForBackward saved_for_backward() const override { return {{}, {0}}; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec> in,
                                          std::span<const TensorSpec>,
-                                         KernelChoice choice) const override {
-    auto fn = choice == KernelChoice::kFast ? kernels::softmax_fwd_fast : kernels::softmax_fwd_ref;
+                                         const KernelOptions& options) const override {
+    auto fn = options.choice == KernelChoice::kFast ? kernels::softmax_fwd_fast
+                                                    : kernels::softmax_fwd_ref;
     const Rows r = rows_of(in[0].shape);
     return make_kernel(
         [fn, r](const RunArgs& a) { fn(f32(a.inputs[0]), r.n, r.c, f32(a.outputs[0])); });

@@ -17,10 +17,11 @@ void warm_up_kernels() {
   w.kernel_h = w.kernel_w = 3;
   const kernels::ConvShapes conv{Shape{2, 8, 8, 8}, Shape{3, 3, 8, 16}, Shape{2, 6, 6, 16}, true,
                                  false};
-  kernels::ConvFwdDnnl fwd(w, conv);
-  kernels::ConvBwdDataDnnl bwd_data(w, conv);
-  kernels::ConvBwdWeightsDnnl bwd_weights(w, conv);
-  kernels::DenseDnnl dense(4, 16, 16, true);
+  // The default variants: the JIT kernels most programs use.
+  kernels::ConvFwdDnnl fwd(w, conv, kDefaultConvWeightsLayout);
+  kernels::ConvBwdDataDnnl bwd_data(w, conv, kDefaultConvWeightsLayout);
+  kernels::ConvBwdWeightsDnnl bwd_weights(w, conv, kDefaultConvWeightsLayout);
+  kernels::DenseDnnl dense(4, 16, 16, true, kDefaultDenseImpl);
   const int64_t scratch_bytes =
       std::max({fwd.scratch_bytes(), bwd_data.scratch_bytes(), bwd_weights.scratch_bytes(),
                 dense.fwd_scratch_bytes(), dense.bwd_data_scratch_bytes(),

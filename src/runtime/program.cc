@@ -121,8 +121,8 @@ void SharedArena::reserve(int64_t bytes, const std::string& what) {
 }
 
 namespace {
-// Every node's kernel for `g`, compiled with `choice`, and the scratch each asks for.
-void compile_kernels(const graph::Graph& g, graph::KernelChoice choice,
+// Every node's kernel for `g`, compiled with `options`, and the scratch each asks for.
+void compile_kernels(const graph::Graph& g, const graph::KernelOptions& options,
                      std::vector<std::unique_ptr<graph::Kernel>>* kernels,
                      std::vector<int64_t>* scratch) {
   require_kernel_cpu_features();  // the kernels are built for x86-64-v3
@@ -130,21 +130,21 @@ void compile_kernels(const graph::Graph& g, graph::KernelChoice choice,
     std::vector<graph::TensorSpec> in, out;
     for (graph::ValueId v : node.inputs) in.push_back(g.value(v).spec);
     for (graph::ValueId v : node.outputs) out.push_back(g.value(v).spec);
-    kernels->push_back(node.op->compile(in, out, choice));
+    kernels->push_back(node.op->compile(in, out, options));
     scratch->push_back(kernels->back()->scratch_bytes());
   }
 }
 }  // namespace
 
-int64_t planned_arena_bytes(const graph::Graph& graph, graph::KernelChoice choice) {
+int64_t planned_arena_bytes(const graph::Graph& graph, const graph::KernelOptions& options) {
   std::vector<std::unique_ptr<graph::Kernel>> kernels;
   std::vector<int64_t> scratch;
-  compile_kernels(graph, choice, &kernels, &scratch);
+  compile_kernels(graph, options, &kernels, &scratch);
   return graph::plan_graph_memory(graph, scratch).arena_bytes();
 }
 
 Program::Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
-                 graph::KernelChoice choice)
+                 const graph::KernelOptions& kernels)
     : graph_(std::move(graph)), store_(store), arena_(arena) {
   for (const graph::Value& v : graph_.values()) {
     if (!graph::is_persistent(v.kind)) continue;
@@ -154,7 +154,7 @@ Program::Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
     LT_CHECK(stored.shape == v.spec.shape, kInvalidArgument, "'", v.name, "' has shape ",
              stored.shape.to_string(), " but the graph needs ", v.spec.shape.to_string());
   }
-  compile_kernels(graph_, choice, &kernels_, &scratch_);
+  compile_kernels(graph_, kernels, &kernels_, &scratch_);
   plan_ = graph::plan_graph_memory(graph_, scratch_);
   arena_.reserve(plan_.arena_bytes(), describe_arena(graph_));
   bind();

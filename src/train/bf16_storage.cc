@@ -254,13 +254,13 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
 }
 
 Bf16StorageSavings bf16_storage_savings(const Graph& g, const Bf16StorageOptions& options,
-                                        graph::KernelChoice choice) {
+                                        const graph::KernelOptions& kernels) {
   const Bf16StoragePlan plan = plan_bf16_storage(g, options);
   Bf16StorageSavings s;
   s.converted_values = plan.converted_values();
   s.converted_f32_bytes = plan.converted_f32_bytes();
-  s.arena_bytes_before = runtime::planned_arena_bytes(g, choice);
-  s.arena_bytes_after = runtime::planned_arena_bytes(store_kept_in_bf16(g, options), choice);
+  s.arena_bytes_before = runtime::planned_arena_bytes(g, kernels);
+  s.arena_bytes_after = runtime::planned_arena_bytes(store_kept_in_bf16(g, options), kernels);
   return s;
 }
 

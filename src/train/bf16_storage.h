@@ -126,11 +126,11 @@ struct Bf16StorageSavings {
   int64_t converted_f32_bytes = 0;  // kept as f32 before; half of it is kept after
 };
 
-// Plans `training_graph` and its rewrite with `choice`'s kernels (compiled for their scratch
+// Plans `training_graph` and its rewrite with `kernels` (compiled for their scratch
 // sizes, then dropped; no arena is reserved). Throws as store_kept_in_bf16 and
 // runtime::planned_arena_bytes.
 Bf16StorageSavings bf16_storage_savings(const graph::Graph& training_graph,
                                         const Bf16StorageOptions& options = {},
-                                        graph::KernelChoice choice = graph::KernelChoice::kFast);
+                                        const graph::KernelOptions& kernels = {});
 
 }  // namespace leantrain::train

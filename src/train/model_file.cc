@@ -12,6 +12,11 @@ namespace {
 
 bool is_json(const std::string& path) { return std::filesystem::path(path).extension() == ".json"; }
 
+bool is_model_file(const std::string& model) {
+  const std::filesystem::path extension = std::filesystem::path(model).extension();
+  return extension == ".json" || extension == ".safetensors" || std::filesystem::exists(model);
+}
+
 }  // namespace
 
 nn::Model load_model_architecture(const std::string& path) {
@@ -28,6 +33,13 @@ std::unique_ptr<Trainer> load_model(const std::string& path, CompileOptions opti
   auto trainer = std::make_unique<Trainer>(load_model_architecture(path), std::move(options));
   if (!is_json(path)) trainer->load_weights(path);
   return trainer;
+}
+
+nn::Model resolve_model(const std::string& model, const ModelRequest& request) {
+  if (is_model_file(model)) return load_model_architecture(model);
+  const nn::ZooDefaults defaults = nn::zoo_defaults(model);
+  return nn::make_model(model, request.input_shape.value_or(defaults.input_shape),
+                        request.classes.value_or(defaults.classes), request.seed, request.zoo);
 }
 
 }  // namespace leantrain::train

@@ -97,6 +97,62 @@ TEST(ScaleImageToUnitTest, GivesTheBatchersPixelsAndKeepsTheLabel) {
   EXPECT_THROW(scale_image_to_unit(f32_image), Error);
 }
 
+// `count` 1x2 grayscale images whose pixels are (2i, 2i + 1) and whose label is i.
+LabeledImages numbered_pairs(int64_t count) {
+  LabeledImages images;
+  images.count = count;
+  images.height = 1;
+  images.width = 2;
+  images.channels = 1;
+  images.num_classes = static_cast<int32_t>(count);
+  for (int64_t i = 0; i < count; ++i) {
+    images.pixels.push_back(static_cast<uint8_t>(2 * i));
+    images.pixels.push_back(static_cast<uint8_t>(2 * i + 1));
+    images.labels.push_back(static_cast<int32_t>(i));
+  }
+  return images;
+}
+
+TEST(SplitValidationTailTest, HoldsOutTheLastImages) {
+  const TrainTest split = split_validation_tail(numbered_pairs(5), 0.4);
+  EXPECT_EQ(split.train.count, 3);
+  EXPECT_EQ(split.test.count, 2);
+  EXPECT_EQ(split.train.labels, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(split.test.labels, (std::vector<int32_t>{3, 4}));
+  EXPECT_EQ(split.test.pixels, (std::vector<uint8_t>{6, 7, 8, 9}));
+  EXPECT_EQ(split.test.num_classes, 5);
+  EXPECT_THROW(split_validation_tail(numbered_pairs(5), 0.1), Error);  // holds out nothing
+}
+
+TEST(RandomlyFlippedImagesTest, ScalesEveryImageAndFlipsSomeDeterministically) {
+  const LabeledImages images = numbered_pairs(40);
+  const Dataset ds = randomly_flipped_images(images, 8, 3, 2);
+  auto pixels_by_label = [&] {
+    std::vector<std::pair<float, float>> out(40);
+    Iterator it = ds.iterate(0);
+    while (std::optional<Element> e = it.next()) {
+      const Tensor& x = e->at("image");
+      for (int64_t r = 0; r < x.shape()[0]; ++r) {
+        const int32_t label = e->at("label").as<int32_t>()[r];
+        out[static_cast<size_t>(label)] = {x.as<float>()[2 * r], x.as<float>()[2 * r + 1]};
+      }
+    }
+    return out;
+  };
+  const auto first = pixels_by_label();
+  int flipped = 0;
+  for (int i = 0; i < 40; ++i) {
+    const float a = static_cast<float>(2 * i) * (1.0f / 255.0f);
+    const float b = static_cast<float>(2 * i + 1) * (1.0f / 255.0f);
+    const auto [left, right] = first[static_cast<size_t>(i)];
+    EXPECT_TRUE((left == a && right == b) || (left == b && right == a)) << i;
+    flipped += left == b;
+  }
+  EXPECT_GT(flipped, 0);
+  EXPECT_LT(flipped, 40);
+  EXPECT_EQ(pixels_by_label(), first);
+}
+
 TEST(CsvDatasetTest, ReadsPathsAndLabelsWithHeaderAndQuotes) {
   TempDir dir;
   write_text(dir.file("list.csv"),

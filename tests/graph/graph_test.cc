@@ -17,7 +17,7 @@ class UndeclaredSaveOp final : public Op {
     return {ctx.add(ops::add(), {node.inputs[0], dy[0]}, "bwd")};
   }
   std::unique_ptr<Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                  KernelChoice) const override {
+                                  const KernelOptions&) const override {
     return nullptr;
   }
 };

@@ -72,7 +72,7 @@ std::unique_ptr<train::Trainer> make_trainer(nn::Model model, KernelChoice choic
       std::move(model),
       train::CompileOptions{.optimizer = train::SGD({.learning_rate = 0.05f, .momentum = 0.9f}),
                             .seed = 42,
-                            .kernels = choice,
+                            .kernels = {.choice = choice},
                             .keep_gradients = true});
 }
 
@@ -162,7 +162,7 @@ void check_bitwise(const std::function<nn::Model()>& make_model, KernelChoice ch
     ASSERT_LT(schedule.peak_bytes, schedule.keep_all_peak_bytes) << budget.name();
     ASSERT_GT(recomputed_stages(schedule), 0) << budget.name();
     runtime::SharedArena arena;
-    runtime::Program p(apply_remat(g, chain, schedule), b->store(), arena, choice);
+    runtime::Program p(apply_remat(g, chain, schedule), b->store(), arena, {.choice = choice});
     EXPECT_TRUE(p.all_pointers_inside());
     const Trajectory actual = run_steps(*b, p, steps);
     expect_bitwise_equal(

@@ -48,7 +48,7 @@ std::unique_ptr<train::Trainer> make_trainer(const nn::Model& model, bool keep_g
   return std::make_unique<train::Trainer>(model,
                                           train::CompileOptions{.optimizer = std::move(optimizer),
                                                                 .seed = 11,
-                                                                .kernels = kernels,
+                                                                .kernels = {.choice = kernels},
                                                                 .memory_budget_bytes = budget,
                                                                 .keep_gradients = keep_gradients});
 }

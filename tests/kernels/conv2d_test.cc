@@ -489,22 +489,22 @@ TEST(Conv2dRefTest, RejectsInconsistentShapes) {
 // ---------------------------------------------------------------------------------------------
 // oneDNN kernels against the reference.
 
-void expect_dnnl_matches_reference(const ConvCase& c, const char* layout) {
+void expect_dnnl_matches_reference(const ConvCase& c, ConvWeightsLayout layout) {
   testing::expect_conv_dnnl_matches_reference(c.window(), c.shapes(), layout, /*seed=*/21);
 }
 
 class Conv2dDnnlTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(Conv2dDnnlTest, MatchesReferenceWithDefaultWeightsLayout) {
-  expect_dnnl_matches_reference(GetParam(), nullptr);
+  expect_dnnl_matches_reference(GetParam(), kDefaultConvWeightsLayout);
 }
 
 TEST_P(Conv2dDnnlTest, MatchesReferenceWithKerasWeightsLayout) {
-  expect_dnnl_matches_reference(GetParam(), "plain");
+  expect_dnnl_matches_reference(GetParam(), ConvWeightsLayout::kPlain);
 }
 
 TEST_P(Conv2dDnnlTest, MatchesReferenceWithOneDnnWeightsLayout) {
-  expect_dnnl_matches_reference(GetParam(), "any");
+  expect_dnnl_matches_reference(GetParam(), ConvWeightsLayout::kAny);
 }
 
 INSTANTIATE_TEST_SUITE_P(Small, Conv2dDnnlTest, ::testing::ValuesIn(small_cases()),
@@ -527,21 +527,21 @@ TEST(Conv2dDnnlTest, ConstructorsRejectInconsistentShapes) {
   for (const ConvShapes& s :
        {wrong_dst, wrong_channels, wrong_group_channels, groups_not_dividing}) {
     try {
-      const ConvFwdDnnl k(win, s);
+      const ConvFwdDnnl k(win, s, kDefaultConvWeightsLayout);
       ADD_FAILURE() << "expected an Error";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
       EXPECT_NE(std::string(e.what()).find("ConvFwdDnnl"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(ConvBwdDataDnnl(win, s), Error);
-    EXPECT_THROW(ConvBwdWeightsDnnl(win, s), Error);
+    EXPECT_THROW(ConvBwdDataDnnl(win, s, kDefaultConvWeightsLayout), Error);
+    EXPECT_THROW(ConvBwdWeightsDnnl(win, s, kDefaultConvWeightsLayout), Error);
   }
 }
 
 TEST(Conv2dDnnlTest, RunsRepeatedlyWithTheSameResult) {
   const ConvCase c = large_cases()[1];
   OwnedTensor src(c.src(), 31), weights(c.weights(), 32), bias(Shape{c.oc}, 33);
-  const ConvFwdDnnl k(c.window(), c.shapes());
+  const ConvFwdDnnl k(c.window(), c.shapes(), kDefaultConvWeightsLayout);
   GuardedBuffer scratch(k.scratch_bytes());
   OwnedTensor first(c.dst()), second(c.dst());
   k.run(src.data(), weights.data(), bias.data(), first.data(), scratch.data());

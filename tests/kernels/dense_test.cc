@@ -92,16 +92,14 @@ TEST(DenseRefTest, RejectsInconsistentShapes) {
       dense_fwd_ref(TensorView(buffer.data(), Shape{2, 3}), TensorView(buffer.data(), Shape{3, 5}),
                     TensorView(buffer.data(), Shape{3}), TensorView(buffer.data(), Shape{2, 5})),
       Error);
-  EXPECT_THROW(DenseDnnl(0, 3, 5, true), Error);
+  EXPECT_THROW(DenseDnnl(0, 3, 5, true, kDefaultDenseImpl), Error);
 }
 
-void expect_dnnl_matches_reference(const DenseCase& c, const char* impl) {
-  SCOPED_TRACE(std::string("implementation ") + (impl ? impl : "default"));
-  // LEANTRAIN_DENSE_IMPL picks the oneDNN form, so that each is tested.
-  const testing::ScopedEnv scoped("LEANTRAIN_DENSE_IMPL", impl);
+void expect_dnnl_matches_reference(const DenseCase& c, DenseImpl impl) {
+  SCOPED_TRACE("implementation " + to_string(impl));
   OwnedTensor src(Shape{c.batch, c.in}, 71), weights(Shape{c.in, c.out}, 72),
       bias(Shape{c.out}, 73), diff_dst(Shape{c.batch, c.out}, 74);
-  const DenseDnnl k(c.batch, c.in, c.out, c.bias);
+  const DenseDnnl k(c.batch, c.in, c.out, c.bias, impl);
 
   {  // Forward.
     OwnedTensor expected(diff_dst.shape);
@@ -145,15 +143,15 @@ void expect_dnnl_matches_reference(const DenseCase& c, const char* impl) {
 class DenseDnnlTest : public ::testing::TestWithParam<DenseCase> {};
 
 TEST_P(DenseDnnlTest, MatchesReferenceWithDefaultImplementation) {
-  expect_dnnl_matches_reference(GetParam(), nullptr);
+  expect_dnnl_matches_reference(GetParam(), kDefaultDenseImpl);
 }
 
 TEST_P(DenseDnnlTest, MatchesReferenceWithMatmul) {
-  expect_dnnl_matches_reference(GetParam(), "matmul");
+  expect_dnnl_matches_reference(GetParam(), DenseImpl::kMatmul);
 }
 
 TEST_P(DenseDnnlTest, MatchesReferenceWithInnerProduct) {
-  expect_dnnl_matches_reference(GetParam(), "inner_product");
+  expect_dnnl_matches_reference(GetParam(), DenseImpl::kInnerProduct);
 }
 
 INSTANTIATE_TEST_SUITE_P(Small, DenseDnnlTest, ::testing::ValuesIn(small_cases()),

@@ -239,22 +239,22 @@ TEST(DepthwiseRefTest, RejectsInconsistentShapes) {
 // ---------------------------------------------------------------------------------------------
 // oneDNN kernels against the reference.
 
-void expect_dnnl_matches_reference(const DepthwiseCase& c, const char* layout) {
+void expect_dnnl_matches_reference(const DepthwiseCase& c, ConvWeightsLayout layout) {
   testing::expect_conv_dnnl_matches_reference(c.window(), c.shapes(), layout, /*seed=*/51);
 }
 
 class DepthwiseDnnlTest : public ::testing::TestWithParam<DepthwiseCase> {};
 
 TEST_P(DepthwiseDnnlTest, MatchesReferenceWithDefaultWeightsLayout) {
-  expect_dnnl_matches_reference(GetParam(), nullptr);
+  expect_dnnl_matches_reference(GetParam(), kDefaultConvWeightsLayout);
 }
 
 TEST_P(DepthwiseDnnlTest, MatchesReferenceWithKerasWeightsLayout) {
-  expect_dnnl_matches_reference(GetParam(), "plain");
+  expect_dnnl_matches_reference(GetParam(), ConvWeightsLayout::kPlain);
 }
 
 TEST_P(DepthwiseDnnlTest, MatchesReferenceWithOneDnnWeightsLayout) {
-  expect_dnnl_matches_reference(GetParam(), "any");
+  expect_dnnl_matches_reference(GetParam(), ConvWeightsLayout::kAny);
 }
 
 INSTANTIATE_TEST_SUITE_P(Small, DepthwiseDnnlTest, ::testing::ValuesIn(small_cases()),
@@ -267,9 +267,9 @@ TEST(DepthwiseDnnlTest, ConstructorsRejectInconsistentShapes) {
   win.kernel_h = win.kernel_w = 3;
   // dst channels must be IC*M = 6, not M.
   const ConvShapes s{{2, 5, 5, 3}, {3, 3, 3, 2}, {2, 3, 3, 2}, true, true};
-  EXPECT_THROW(ConvFwdDnnl(win, s), Error);
-  EXPECT_THROW(ConvBwdDataDnnl(win, s), Error);
-  EXPECT_THROW(ConvBwdWeightsDnnl(win, s), Error);
+  EXPECT_THROW(ConvFwdDnnl(win, s, kDefaultConvWeightsLayout), Error);
+  EXPECT_THROW(ConvBwdDataDnnl(win, s, kDefaultConvWeightsLayout), Error);
+  EXPECT_THROW(ConvBwdWeightsDnnl(win, s, kDefaultConvWeightsLayout), Error);
 }
 
 }  // namespace

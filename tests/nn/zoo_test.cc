@@ -411,6 +411,23 @@ TEST(ZooTest, MakeModelBuildsLogitModelsByName) {
   EXPECT_THROW(make_model("mobilenet_v2", Shape{32, 32, 3}, 10, 0, {.depth_multiplier = 2}), Error);
 }
 
+TEST(ZooTest, DefaultsAreKerasApplicationsAndFashionMnistForTheCnn) {
+  for (const std::string name : {"mobilenet", "mobilenet_v2", "efficientnet_b0"}) {
+    const ZooDefaults d = zoo_defaults(name);
+    EXPECT_EQ(d.input_shape, (Shape{224, 224, 3})) << name;
+    EXPECT_EQ(d.classes, 1000) << name;
+  }
+  EXPECT_EQ(zoo_defaults("cnn").input_shape, (Shape{28, 28, 1}));
+  EXPECT_EQ(zoo_defaults("cnn").classes, 10);
+  try {
+    zoo_defaults("resnet50");
+    FAIL() << "an unknown model must fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+    EXPECT_NE(std::string(e.what()).find("known models: cnn"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ZooTest, MobileNetV2SummaryHasConnectedToAndKerasTotals) {
   const std::string s = MobileNetV2().summary();
   EXPECT_NE(s.find("Model: \"mobilenetv2_1.00_224\""), std::string::npos);

@@ -24,7 +24,7 @@ TEST(AccumulateOpTest, AddsScaledSourceInPlace) {
   const std::vector<float> before = dst;
   for (const KernelChoice choice : {KernelChoice::kReference, KernelChoice::kFast}) {
     dst = before;
-    auto kernel = op->compile(specs, {}, choice);
+    auto kernel = op->compile(specs, {}, {.choice = choice});
     const std::vector<TensorView> in = {TensorView(dst.data(), Shape{3, 5}),
                                         TensorView(const_cast<float*>(src.data()), Shape{3, 5})};
     const graph::StepState state;

@@ -33,7 +33,7 @@ void run(const graph::Op& op, KernelChoice choice, BnRun& r) {
   const std::vector<TensorSpec> in = {{x}, {c}, {c}, {c}, {c}};
   const std::vector<TensorSpec> out = op.infer(in);
   ASSERT_EQ(out.size(), 3u);
-  std::unique_ptr<graph::Kernel> k = op.compile(in, out, choice);
+  std::unique_ptr<graph::Kernel> k = op.compile(in, out, {.choice = choice});
   std::vector<std::byte> scratch(static_cast<size_t>(k->scratch_bytes()) + 64);
   const std::vector<TensorView> inputs = {
       TensorView(r.src.data(), x), TensorView(r.gamma.data(), c), TensorView(r.beta.data(), c),

@@ -42,7 +42,7 @@ TEST_P(CastOpTest, RoundTripGivesEachValueRoundedToBf16) {
   runtime::PersistentStore store;
   store.allocate();
   runtime::SharedArena arena;
-  runtime::Program p(g, store, arena, GetParam());
+  runtime::Program p(g, store, arena, {.choice = GetParam()});
   std::vector<float> in = testing::random_floats(shape.num_elements(), 11, -3.0f, 3.0f);
   for (size_t i = 0; i < in.size(); i += 5) in[i] *= 1e30f;
   for (size_t i = 1; i < in.size(); i += 7) in[i] *= 1e-30f;
@@ -80,7 +80,7 @@ TEST_P(CastOpTest, CenteredRoundTripKeepsTheDeviationFromTheMean) {
     runtime::PersistentStore store;
     store.allocate();
     runtime::SharedArena arena;
-    runtime::Program p(g, store, arena, GetParam());
+    runtime::Program p(g, store, arena, {.choice = GetParam()});
     const std::vector<float> mean = testing::random_floats(channels, 5, -500.0f, 500.0f);
     std::vector<float> in = testing::random_floats(shape.num_elements(), 12, -0.5f, 0.5f);
     for (size_t i = 0; i < in.size(); ++i) in[i] += mean[i % static_cast<size_t>(channels)];

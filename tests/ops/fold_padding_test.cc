@@ -94,7 +94,7 @@ std::vector<float> loss_and_gradients(const PadConvCase& c, bool fold, KernelCho
     std::copy(r.begin(), r.end(), view.f32());
   }
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, choice);
+  runtime::Program program(std::move(g), store, arena, {.choice = choice});
   const std::vector<int32_t> labels =
       testing::random_labels(ys[0], static_cast<int32_t>(ys.num_elements() / ys[0]), 5);
   std::copy(labels.begin(), labels.end(), program.view("labels").i32());

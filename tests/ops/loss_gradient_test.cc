@@ -89,7 +89,7 @@ void check_case(const Case& c, KernelChoice choice, Mode mode) {
     }
   }
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, choice);
+  runtime::Program program(std::move(g), store, arena, {.choice = choice});
   ASSERT_TRUE(program.all_pointers_inside());
 
   const graph::StepState state{1, 0.0f, 42};
@@ -198,7 +198,7 @@ TEST_P(LossGradientTest, LossesSummedWithAddMatchCentralDifferences) {
   std::vector<float> w_values = testing::random_floats(5, 2, -2.0f, 2.0f);
   const std::vector<float> t_values = testing::random_floats(12, 3, 0.0f, 1.0f);
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, GetParam());
+  runtime::Program program(std::move(g), store, arena, {.choice = GetParam()});
   auto run = [&]() -> double {
     std::copy(pred_values.begin(), pred_values.end(), store.view("pred").f32());
     std::copy(w_values.begin(), w_values.end(), store.view("w").f32());

@@ -52,7 +52,7 @@ TEST_P(MetricsOpTest, CountsMatchHandWorkedBatch) {
   runtime::PersistentStore store;
   store.allocate();
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, GetParam());
+  runtime::Program program(std::move(g), store, arena, {.choice = GetParam()});
   std::copy(pred.begin(), pred.end(), program.view("pred").f32());
   std::copy(labels.begin(), labels.end(), program.view("labels").i32());
   std::copy(target.begin(), target.end(), program.view("target").f32());

@@ -79,7 +79,7 @@ TEST(MultiplyOpTest, RescalingRunsInPlaceWhenItsInputDies) {
   runtime::PersistentStore store;
   store.allocate();
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, KernelChoice::kFast);
+  runtime::Program program(std::move(g), store, arena, {.choice = KernelChoice::kFast});
   EXPECT_EQ(program.view("rescale").data, program.view("x").data);
   float* in = program.view("x").f32();
   for (int i = 0; i < 96; ++i) in[i] = static_cast<float>(i);

@@ -59,7 +59,7 @@ void check_gradient(const Shape& x_shape, KernelChoice choice, bool through_tanh
   std::copy(mv.begin(), mv.end(), store.view("mean").f32());
   std::copy(vv.begin(), vv.end(), store.view("variance").f32());
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, choice);
+  runtime::Program program(std::move(g), store, arena, {.choice = choice});
   ASSERT_TRUE(program.all_pointers_inside());
   const std::vector<int32_t> label_values =
       testing::random_labels(batch, static_cast<int32_t>(width), 7);
@@ -110,7 +110,7 @@ TEST_P(NormalizationOpTest, ForwardMatchesKerasFormulaInTheProgram) {
   store.view("variance").f32()[0] = 4.0f;
   store.view("variance").f32()[1] = 0.0f;
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, GetParam());
+  runtime::Program program(std::move(g), store, arena, {.choice = GetParam()});
   const std::vector<float> in = {2.5f, -1.0f, -1.5f, -0.9999f};
   std::copy(in.begin(), in.end(), program.view("x").f32());
   program.run(graph::StepState{});

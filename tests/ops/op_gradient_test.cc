@@ -58,7 +58,7 @@ void check_case(const Case& c, KernelChoice choice) {
     if (c.adjust) c.adjust(i, values.back());
   }
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, choice);
+  runtime::Program program(std::move(g), store, arena, {.choice = choice});
   ASSERT_TRUE(program.all_pointers_inside());
   const std::vector<int32_t> label_values =
       testing::random_labels(y[0], static_cast<int32_t>(y.num_elements() / y[0]), 7);

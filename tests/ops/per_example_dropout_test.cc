@@ -57,7 +57,7 @@ std::vector<std::vector<float>> forward_steps(KernelChoice choice, int iteration
   runtime::PersistentStore store;
   store.allocate();
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, choice);
+  runtime::Program program(std::move(g), store, arena, {.choice = choice});
   std::vector<std::vector<float>> out;
   for (int it = 1; it <= iterations; ++it) {
     std::copy(x.begin(), x.end(), program.view("x").f32());

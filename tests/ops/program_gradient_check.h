@@ -77,7 +77,7 @@ inline void check_program_gradient(
     if (c.adjust) c.adjust(i, values.back());
   }
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, choice);
+  runtime::Program program(std::move(g), store, arena, {.choice = choice});
   ASSERT_TRUE(program.all_pointers_inside());
   if (inspect) inspect(program);
   const std::vector<int32_t> label_values =

@@ -30,7 +30,7 @@ TEST_P(ResizingOpTest, UpsamplesByHandWorkedValues) {
   runtime::PersistentStore store;
   store.allocate();
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, GetParam());
+  runtime::Program program(std::move(g), store, arena, {.choice = GetParam()});
   const std::vector<float> src = {1, -1, 2, -2, 3, -3, 4, -4};
   std::copy(src.begin(), src.end(), program.view("x").f32());
   program.run(graph::StepState{});

@@ -105,7 +105,7 @@ TEST(ShapeOpsTest, ConcatenateSlicesOnlyInputsThatNeedGradients) {
   std::copy(v1.begin(), v1.end(), store.view("x1").f32());
   std::copy(v2.begin(), v2.end(), store.view("x2").f32());
   runtime::SharedArena arena;
-  runtime::Program program(std::move(g), store, arena, KernelChoice::kReference);
+  runtime::Program program(std::move(g), store, arena, {.choice = KernelChoice::kReference});
   std::copy(v0.begin(), v0.end(), program.view("x0").f32());
   std::copy(label_values.begin(), label_values.end(), program.view("labels").i32());
   program.run(graph::StepState{});

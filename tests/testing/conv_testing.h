@@ -122,15 +122,14 @@ inline void expect_conv_ref_matches_central_differences(const kernels::Window2D&
   EXPECT_TRUE(gradient_check(loss, inputs, analytic));
 }
 
-// Runs ConvFwdDnnl, ConvBwdDataDnnl and ConvBwdWeightsDnnl for `shapes` with
-// LEANTRAIN_CONV_WEIGHTS set to `layout` (unset when null), into NaN-prefilled guarded outputs
+// Runs ConvFwdDnnl, ConvBwdDataDnnl and ConvBwdWeightsDnnl for `shapes` with weights in
+// `layout`, into NaN-prefilled guarded outputs
 // with 0xFF-filled guarded scratch, and expects the reference kernels' results (within
 // matches_reference()) with every guard intact. Random data comes from seeds `seed` to `seed` + 3.
 inline void expect_conv_dnnl_matches_reference(const kernels::Window2D& win,
                                                const kernels::ConvShapes& shapes,
-                                               const char* layout, uint64_t seed) {
-  SCOPED_TRACE(std::string("weights layout ") + (layout ? layout : "default"));
-  const ScopedEnv scoped("LEANTRAIN_CONV_WEIGHTS", layout);
+                                               ConvWeightsLayout layout, uint64_t seed) {
+  SCOPED_TRACE("weights layout " + to_string(layout));
   const ConvRefKernels ref = conv_ref_kernels(shapes);
   const int64_t oc = shapes.dst[3];
   const bool has_bias = shapes.has_bias;
@@ -141,7 +140,7 @@ inline void expect_conv_dnnl_matches_reference(const kernels::Window2D& win,
   {  // Forward.
     OwnedTensor expected(shapes.dst);
     ref.fwd(win, src.view(), weights.view(), bias_view, expected.view());
-    const kernels::ConvFwdDnnl k(win, shapes);
+    const kernels::ConvFwdDnnl k(win, shapes, layout);
     GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
     GuardedFloats dst(expected.shape.num_elements());
     k.run(src.data(), weights.data(), has_bias ? bias.data() : nullptr, dst.data(), scratch.data());
@@ -152,7 +151,7 @@ inline void expect_conv_dnnl_matches_reference(const kernels::Window2D& win,
   {  // Backward data.
     OwnedTensor expected(shapes.src);
     ref.bwd_data(win, diff_dst.view(), weights.view(), expected.view());
-    const kernels::ConvBwdDataDnnl k(win, shapes);
+    const kernels::ConvBwdDataDnnl k(win, shapes, layout);
     GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
     GuardedFloats diff_src(expected.shape.num_elements());
     k.run(diff_dst.data(), weights.data(), diff_src.data(), scratch.data());
@@ -164,7 +163,7 @@ inline void expect_conv_dnnl_matches_reference(const kernels::Window2D& win,
     OwnedTensor expected_weights(shapes.weights), expected_bias(Shape{oc});
     ref.bwd_weights(win, src.view(), diff_dst.view(), expected_weights.view(),
                     has_bias ? expected_bias.view() : TensorView());
-    const kernels::ConvBwdWeightsDnnl k(win, shapes);
+    const kernels::ConvBwdWeightsDnnl k(win, shapes, layout);
     GuardedBuffer scratch = garbage_scratch(k.scratch_bytes());
     GuardedFloats diff_weights(expected_weights.shape.num_elements()), diff_bias(oc);
     k.run(src.data(), diff_dst.data(), diff_weights.data(), has_bias ? diff_bias.data() : nullptr,

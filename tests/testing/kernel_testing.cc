@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -27,26 +26,6 @@ GuardedBuffer garbage_scratch(int64_t bytes) {
   GuardedBuffer scratch(bytes);
   std::memset(scratch.data(), 0xff, static_cast<size_t>(bytes));  // NaN floats
   return scratch;
-}
-
-ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
-  if (const char* old = std::getenv(name_)) {
-    old_ = old;
-    had_ = true;
-  }
-  if (value) {
-    setenv(name_, value, 1);
-  } else {
-    unsetenv(name_);
-  }
-}
-
-ScopedEnv::~ScopedEnv() {
-  if (had_) {
-    setenv(name_, old_.c_str(), 1);
-  } else {
-    unsetenv(name_);
-  }
 }
 
 }  // namespace leantrain::testing

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "testing/testing.h"
@@ -35,21 +34,5 @@ struct GuardedFloats {
 // Returns `bytes` of scratch inside guard bytes, every byte 0xFF (NaN as floats), so that a kernel
 // reading scratch it has not written goes visibly wrong.
 GuardedBuffer garbage_scratch(int64_t bytes);
-
-// Sets environment variable `name` to `value` (unsets it when `value` is null) for one scope and
-// restores the old value, or its absence, on destruction. `name` must outlive the object. Not
-// thread-safe: the environment is process-wide.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value);
-  ~ScopedEnv();
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 }  // namespace leantrain::testing

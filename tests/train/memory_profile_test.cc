@@ -34,7 +34,7 @@ class FakeOp : public graph::Op {
   }
   int inplace_input() const override { return inplace_; }
   std::unique_ptr<graph::Kernel> compile(std::span<const TensorSpec>, std::span<const TensorSpec>,
-                                         graph::KernelChoice) const override {
+                                         const graph::KernelOptions&) const override {
     throw Error(ErrorCode::kInternal, "FakeOp is never compiled");
   }
 

@@ -67,8 +67,9 @@ TEST(TrainerTest, FastAndReferenceKernelsTrainAlike) {
   const data::LabeledImages train = quadrant_images(64, 9);
   auto run = [&](graph::KernelChoice k) {
     const nn::Sequential model = small_cnn();
-    Trainer trainer(model,
-                    {.optimizer = AdamW({.learning_rate = 0.005f}), .seed = 1, .kernels = k});
+    Trainer trainer(
+        model,
+        {.optimizer = AdamW({.learning_rate = 0.005f}), .seed = 1, .kernels = {.choice = k}});
     std::ostringstream out;
     return trainer.fit(train, {.epochs = 2, .batch_size = 16, .verbose = 0, .out = &out})
         .epochs.back()
@@ -92,7 +93,7 @@ TEST(TrainerTest, WholeModelGradientMatchesCentralDifferences) {
                                 nn::Dropout({.rate = 0.25f}), nn::Dense({.units = 4})});
     Trainer trainer(model, {.optimizer = SGD({.learning_rate = 1e-30f}),
                             .seed = 2,
-                            .kernels = k,
+                            .kernels = {.choice = k},
                             .keep_gradients = true});  // read from the store below
     runtime::Program& p = trainer.training_program(8);
     data::Batcher batcher(train, 8, false, 0);

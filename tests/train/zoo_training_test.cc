@@ -46,8 +46,9 @@ data::LabeledImages random_images(int64_t count, int64_t height, int64_t width, 
 // epoch's mean loss.
 double train_steps(const nn::Model& model, const data::LabeledImages& data, int64_t batch,
                    KernelChoice kernels) {
-  Trainer trainer(model,
-                  {.optimizer = SGD({.learning_rate = 0.01f}), .seed = 5, .kernels = kernels});
+  Trainer trainer(
+      model,
+      {.optimizer = SGD({.learning_rate = 0.01f}), .seed = 5, .kernels = {.choice = kernels}});
   std::ostringstream out;
   const History h = trainer.fit(
       data, {.epochs = 1, .batch_size = batch, .shuffle = false, .verbose = 0, .out = &out});
@@ -74,8 +75,9 @@ class StepLosses final : public Callback {
 TEST(ZooTrainingTest, MobileNetV2Alpha035TrainsWithEitherKernels) {
   const data::LabeledImages data = random_images(12, 32, 32, 1, 10, 1);  // 3 steps of 4
   auto step_losses = [&](KernelChoice k) {
-    Trainer trainer(nn::make_model("mobilenet_v2", Shape{32, 32, 1}, 10, 0, {.alpha = 0.35}),
-                    {.optimizer = SGD({.learning_rate = 0.01f}), .seed = 5, .kernels = k});
+    Trainer trainer(
+        nn::make_model("mobilenet_v2", Shape{32, 32, 1}, 10, 0, {.alpha = 0.35}),
+        {.optimizer = SGD({.learning_rate = 0.01f}), .seed = 5, .kernels = {.choice = k}});
     auto steps = std::make_shared<StepLosses>();
     std::ostringstream out;
     trainer.fit(data, {.epochs = 1,
@@ -155,7 +157,7 @@ TEST(ZooTrainingTest, NormalizationAndGlobalMaxPoolingPredictKerasValues) {
   const data::LabeledImages data = random_images(5, 3, 3, 2, 2, 4);
   const float mean[2] = {0.2f, 0.4f}, stddev[2] = {0.5f, 2.0f};
   for (KernelChoice k : {KernelChoice::kFast, KernelChoice::kReference}) {
-    Trainer trainer(model, {.seed = 3, .kernels = k});
+    Trainer trainer(model, {.seed = 3, .kernels = {.choice = k}});
     // Variables in order: mean, variance, count; kernel, bias.
     trainer.set_weights({{0.2f, 0.4f}, {0.25f, 4.0f}, {0.0f}, {1, 0, 0, 1}, {0, 0}});
     const std::vector<float> y = trainer.predict(data, 2);

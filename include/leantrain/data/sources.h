@@ -24,6 +24,17 @@ Dataset labeled_images_dataset(LabeledImages images);
 // the Batcher's scaling (so a Dataset and in-memory images feed a model the same pixels). Throws
 // Error(kInvalidArgument) when "image" is missing or not u8.
 Element scale_image_to_unit(Element e);
+// Keras' fit(validation_split): the last int(fraction x count) images of `all` (before any
+// shuffling) as `test`, the rest as `train`. Throws Error(kInvalidArgument) naming the fraction
+// and the count when either part would be empty.
+TrainTest split_validation_tail(const LabeledImages& all, double fraction);
+// Images held in memory, augmented: elements {"image": f32 (H, W, C) scaled as
+// scale_image_to_unit, flipped left to right with probability 1/2 from the element's seed,
+// "label": i32 ()}, reshuffled every epoch with `seed`, batched by batch_size and prefetched
+// (kAutotune); `num_parallel_calls` workers scale and flip. Throws what labeled_images_dataset
+// throws.
+Dataset randomly_flipped_images(const LabeledImages& images, int64_t batch_size, uint64_t seed,
+                                int64_t num_parallel_calls);
 
 // ---- CSV of path,label --------------------------------------------------------------------
 
@@ -113,5 +124,22 @@ MapFn decode_example_image(const ExampleImageOptions& options);
 // A map function that mirrors the HWC tensor `feature` (f32 or u8) left to right with
 // probability 1/2, drawn from the element's seed (deterministic with any number of workers).
 MapFn random_flip_left_right(const std::string& feature = "image");
+
+// How tfrecord_images batches image records.
+struct TfRecordImagesOptions {
+  int64_t batch_size = 32;
+  uint64_t seed = 0;                   // the shuffle and the flips
+  int64_t num_parallel_calls = 2;      // decoding workers; kAutotune (-1)
+  OnError on_error = OnError::kRaise;  // a malformed record or image
+  bool flip = false;                   // random_flip_left_right on "image"
+};
+
+// The training pipeline of tf.train.Example image records: tfrecord_dataset(files, up to 2
+// parallel reads).shuffle(8 x batch, seed).map(decode_example_image(example)), randomly
+// flipped when options.flip, scaled by 1/255 to [0, 1], .batch(batch_size).prefetch(kAutotune):
+// elements {"image": f32 (B, H, W, C), "label": i32 (B)}. Throws what tfrecord_dataset and
+// decode_example_image throw.
+Dataset tfrecord_images(const std::vector<std::string>& files, const ExampleImageOptions& example,
+                        const TfRecordImagesOptions& options = {});
 
 }  // namespace leantrain::data

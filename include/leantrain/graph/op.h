@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "leantrain/core/dtype.h"
+#include "leantrain/core/kernel_variants.h"
 #include "leantrain/core/shape.h"
 #include "leantrain/core/tensor.h"
 
@@ -49,6 +50,14 @@ class Kernel {
 
 enum class KernelChoice { kFast, kReference };
 
+// How a program's kernels are built: fast or reference, and the variant of the fast kernels that
+// have several (core/kernel_variants.h).
+struct KernelOptions {
+  KernelChoice choice = KernelChoice::kFast;
+  ConvWeightsLayout conv_weights = kDefaultConvWeightsLayout;  // Conv2D, DepthwiseConv2D
+  DenseImpl dense = kDefaultDenseImpl;                         // Dense
+};
+
 class GradContext;
 struct Node;
 
@@ -82,10 +91,10 @@ class Op {
   virtual bool aliases_input() const { return false; }
   // Indices of inputs the op writes (optimizer updates write parameters and their state).
   virtual std::vector<int> mutated_inputs() const { return {}; }
-  // Creates the kernel for these shapes.
+  // Creates the kernel for these shapes, as `options` choose.
   virtual std::unique_ptr<Kernel> compile(std::span<const TensorSpec> inputs,
                                           std::span<const TensorSpec> outputs,
-                                          KernelChoice choice) const = 0;
+                                          const KernelOptions& options) const = 0;
 };
 
 }  // namespace leantrain::graph

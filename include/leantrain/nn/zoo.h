@@ -90,6 +90,17 @@ struct ZooOptions {
 
 // Names accepted by make_model(): "cnn", "mobilenet", "mobilenet_v2", "efficientnet_b0".
 std::vector<std::string> model_names();
+// The input shape and number of classes a named model is built with when the caller has none
+// (no data to read them from).
+struct ZooDefaults {
+  Shape input_shape;
+  int64_t classes = 0;
+};
+// Returns Keras Applications' defaults, 224x224x3 and ImageNet's 1000 classes, for
+// "mobilenet", "mobilenet_v2" and "efficientnet_b0", and Fashion-MNIST's 28x28x1 and 10 classes
+// for "cnn". Throws Error(kNotFound) listing the names for an unknown one.
+ZooDefaults zoo_defaults(const std::string& name);
+
 // Builds a named model with `classes` outputs as logits (the application models with
 // include_top=true and classifier_activation=None). `seed` seeds the cnn's Dropout layer; the
 // application models' dropout draws vary with the training run's seed only, as Keras' set no

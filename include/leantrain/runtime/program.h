@@ -95,16 +95,16 @@ class SharedArena {
 // time). Not thread-safe.
 class Program {
  public:
-  // Compiles every node's kernel, plans the arena (verified), reserves it in `arena`, and checks
-  // every persistent value of the graph is declared in `store` with the same shape. The
-  // reservation is named after the graph: "training step arena for batch 32" when it has update
-  // nodes, "evaluation step ..." when it has a loss, "prediction step ..." otherwise; the batch
-  // is the leading dimension of its first input.
+  // Compiles every node's kernel as `kernels` chooses, plans the arena (verified), reserves it in
+  // `arena`, and checks every persistent value of the graph is declared in `store` with the same
+  // shape. The reservation is named after the graph: "training step arena for batch 32" when it
+  // has update nodes, "evaluation step ..." when it has a loss, "prediction step ..." otherwise;
+  // the batch is the leading dimension of its first input.
   // Throws Error(kInvalidArgument) for shape problems, Error(kInternal) for a bad plan,
   // Error(kOutOfBudget) when the arena's allocator refuses the reservation (its limit, or the
   // system): at compile time, never in run().
   Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
-          graph::KernelChoice choice = graph::KernelChoice::kFast);
+          const graph::KernelOptions& kernels = {});
   ~Program();
   Program(const Program&) = delete;
   Program& operator=(const Program&) = delete;
@@ -142,7 +142,7 @@ class Program {
   std::vector<void*> scratch_ptrs_;
 };
 
-// Planning without running: the arena a Program compiled from `graph` with `choice` would
+// Planning without running: the arena a Program compiled from `graph` with `kernels` would
 // reserve (Program::arena_bytes()), found without reserving or touching any arena memory. Compiles
 // every node's kernel for its scratch size (as Program's constructor does; oneDNN's primitive
 // cache makes a later Program of the same shapes cheaper), plans the step's buffers (verified)
@@ -150,7 +150,6 @@ class Program {
 // memory to one. Throws Error(kInvalidArgument) for shape problems and Error(kInternal) for a bad
 // plan, as Program's constructor does; never Error(kOutOfBudget). Needs no PersistentStore:
 // persistent values are not part of the arena.
-int64_t planned_arena_bytes(const graph::Graph& graph,
-                            graph::KernelChoice choice = graph::KernelChoice::kFast);
+int64_t planned_arena_bytes(const graph::Graph& graph, const graph::KernelOptions& kernels = {});
 
 }  // namespace leantrain::runtime

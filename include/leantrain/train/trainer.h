@@ -103,7 +103,7 @@ struct CompileOptions {
   Loss loss = SparseCategoricalCrossentropy({.from_logits = true});
   std::vector<Metric> metrics = {"accuracy"};
   uint64_t seed = 0;  // fixes initialization, shuffling and dropout
-  graph::KernelChoice kernels = graph::KernelChoice::kFast;
+  graph::KernelOptions kernels = {};
   // How this model's persistent block and step arena are taken: preallocate (default) or grow,
   // and a hard limit on both together (0: none), checked when the Trainer is built and when
   // each program compiles, never during a step.
