@@ -11,13 +11,22 @@
 #include <vector>
 
 #include "leantrain/graph/autodiff.h"
-#include "leantrain/graph/remat.h"
 #include "leantrain/nn/zoo.h"
+#include "leantrain/passes/remat.h"
 #include "leantrain/runtime/program.h"
 #include "ops/ops.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
+
+using graph::add_backward;
+using graph::Graph;
+using graph::KernelChoice;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::ValueId;
+using graph::ValueKind;
 
 // The graph a trainer builds for one step, without the optimizer: the model's forward nodes,
 // a sparse softmax cross-entropy on its logits, and autodiff's backward nodes.
@@ -200,4 +209,4 @@ TEST(RematChainTest, ModelPeaksMatchThePlannedArenasOfMobileNetV2) {
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

@@ -1,11 +1,24 @@
-#include "leantrain/graph/step_local_gradients.h"
+#include "leantrain/passes/step_local_gradients.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "leantrain/core/error.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
+
+using graph::copy_node;
+using graph::copy_value;
+using graph::Graph;
+using graph::is_persistent;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::Value;
+using graph::value_readers;
+using graph::ValueId;
+using graph::ValueKind;
 
 int32_t make_gradients_step_local(Graph& g) {
   const std::vector<std::vector<NodeId>> readers = value_readers(g);
@@ -75,4 +88,4 @@ int32_t make_gradients_step_local(Graph& g) {
   return static_cast<int32_t>(local.size());
 }
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

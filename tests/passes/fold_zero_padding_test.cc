@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "leantrain/graph/autodiff.h"
+#include "leantrain/passes/fold_zero_padding.h"
 #include "leantrain/runtime/program.h"
 #include "ops/ops.h"
 #include "ops/program_gradient_check.h"
@@ -65,7 +66,7 @@ Graph pad_conv_graph(const PadConvCase& c, bool fold) {
                           {p, w, b}, "conv", Phase::kForward);
   std::vector<ValueId> ids{y};
   if (fold) {
-    EXPECT_EQ(ops::fold_zero_padding(g, ids), 1) << c.name;
+    EXPECT_EQ(passes::fold_zero_padding(g, ids), 1) << c.name;
   }
   const Shape ys = g.value(ids[0]).spec.shape;
   const ValueId flat =
@@ -186,7 +187,7 @@ TEST(FoldZeroPaddingTest, RemovesThePadNodeKeepsNamesAndRemapsIds) {
   const ValueId z =
       forward.add(ops::activation(ops::ActivationKind::kRelu), {y}, "relu", Phase::kForward);
   std::vector<ValueId> ids{x, y, z};
-  ASSERT_EQ(ops::fold_zero_padding(forward, ids), 1);
+  ASSERT_EQ(passes::fold_zero_padding(forward, ids), 1);
   EXPECT_EQ(count_ops(forward, "ZeroPadding2D"), 0);
   EXPECT_EQ(forward.find("pad"), graph::kNoValue);
   EXPECT_EQ(ids[0], forward.find("x"));
@@ -221,12 +222,12 @@ TEST(FoldZeroPaddingTest, LeavesPadsThatAreNotExactlyOneValidConvolutionsInput) 
        {"same convolution", "two readers", "pad is an output", "pad as wide as the window"}) {
     Graph g = build(kind);
     std::vector<ValueId> ids;
-    EXPECT_EQ(ops::fold_zero_padding(g, ids), 0) << kind;
+    EXPECT_EQ(passes::fold_zero_padding(g, ids), 0) << kind;
     EXPECT_EQ(count_ops(g, "ZeroPadding2D"), 1) << kind;
   }
   Graph g = build("pad is the kernel");  // the first pad folds; the kernel's does not
   std::vector<ValueId> ids;
-  EXPECT_EQ(ops::fold_zero_padding(g, ids), 1);
+  EXPECT_EQ(passes::fold_zero_padding(g, ids), 1);
   EXPECT_EQ(count_ops(g, "ZeroPadding2D"), 1);
   EXPECT_NE(g.find("kpad"), graph::kNoValue);
 }

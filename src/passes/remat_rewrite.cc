@@ -7,9 +7,23 @@
 #include <vector>
 
 #include "leantrain/core/error.h"
-#include "leantrain/graph/remat.h"
+#include "leantrain/passes/remat.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
+
+using graph::copy_value;
+using graph::Graph;
+using graph::is_persistent;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Op;
+using graph::Phase;
+using graph::phase_name;
+using graph::RecomputableOp;
+using graph::Value;
+using graph::ValueId;
+
 namespace {
 
 constexpr int32_t kNoStage = -1;
@@ -280,4 +294,4 @@ FittedRemat fit_remat(const Graph& g, const Chain& chain, int64_t budget_bytes,
   return best;
 }
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

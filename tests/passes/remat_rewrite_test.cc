@@ -6,7 +6,7 @@
 // back; recomputed nodes are counted and wired as the schedule says (a kForward run's
 // intermediates are read inside that run only); a recomputed BatchNormalization does not update
 // the moving statistics a second time; and the errors.
-#include "leantrain/graph/remat.h"
+#include "leantrain/passes/remat.h"
 
 #include <gtest/gtest.h>
 
@@ -33,8 +33,20 @@
 #include "ops/ops.h"
 #include "testing/testing.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
+
+using graph::Graph;
+using graph::GraphMemoryPlan;
+using graph::is_persistent;
+using graph::KernelChoice;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::StepState;
+using graph::Value;
+using graph::ValueId;
 
 constexpr int64_t kBatch = 8;
 constexpr int32_t kClasses = 10;
@@ -66,7 +78,7 @@ nn::Model mobilenet_v2() {
 
 // The rewrite is tested on training graphs as built (updates after the backward pass,
 // persistent gradients); the Trainer moves updates into the backward pass after it
-// (graph/step_local_gradients.h, tested with the Trainer's budget plans).
+// (passes/step_local_gradients.h, tested with the Trainer's budget plans).
 std::unique_ptr<train::Trainer> make_trainer(nn::Model model, KernelChoice choice) {
   return std::make_unique<train::Trainer>(
       std::move(model),
@@ -557,4 +569,4 @@ TEST(ApplyRematTest, RefusesAScheduleThatDoesNotFitOrAnotherGraphsChain) {
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

@@ -1,11 +1,13 @@
 // fold_zero_padding: ZeroPadding2D nodes folded into the convolutions that read them.
+#include "leantrain/passes/fold_zero_padding.h"
+
 #include <algorithm>
 #include <vector>
 
 #include "ops/op_util.h"
 #include "ops/ops.h"
 
-namespace leantrain::ops {
+namespace leantrain::passes {
 
 using graph::Graph;
 using graph::Node;
@@ -29,7 +31,7 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
     const Node& node = g.node(n);
     if (op_of[static_cast<size_t>(n)] == nullptr) op_of[static_cast<size_t>(n)] = node.op;
     kernels::Pad2D pad;
-    if (!zero_pad2d_amounts(*node.op, &pad)) continue;
+    if (!ops::zero_pad2d_amounts(*node.op, &pad)) continue;
     const ValueId padded = node.outputs[0];
     const std::vector<NodeId>& r = readers[static_cast<size_t>(padded)];
     if (g.value(padded).is_output || r.size() != 1) continue;
@@ -41,7 +43,7 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
       continue;
     }
     if (op_of[static_cast<size_t>(conv)] != nullptr) continue;  // already given an op
-    OpPtr with_pad = conv_with_input_padding(*g.node(conv).op, pad);
+    ops::OpPtr with_pad = ops::conv_with_input_padding(*g.node(conv).op, pad);
     if (with_pad == nullptr) continue;
     op_of[static_cast<size_t>(n)] = nullptr;
     op_of[static_cast<size_t>(conv)] = std::move(with_pad);
@@ -86,4 +88,4 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
   return folded;
 }
 
-}  // namespace leantrain::ops
+}  // namespace leantrain::passes

@@ -6,14 +6,14 @@
 
 #include "leantrain/graph/graph.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 
 // Moves every update node (Phase::kUpdate) earlier, to just after the last node it has to
 // follow: the producers of its inputs and every earlier reader of the persistent values it reads
 // (the parameter, whose update writes it in place, is still read by backward nodes computing
 // input gradients, and by recomputed forward nodes). Updates following the same node keep their
 // order; every other node keeps its place relative to the others.
-// Each gradient (ValueKind::kGradient) read by nothing but its update becomes a step-local
+// Each gradient (graph::ValueKind::kGradient) read by nothing but its update becomes a step-local
 // ValueKind::kActivation, so the arena planner gives it memory from its producer to its update:
 // at a step's peak (usually the start of the backward pass) few gradients are alive, where the
 // persistent block holds all of them for the whole run (PyTorch's optimizer-step-in-backward
@@ -28,6 +28,6 @@ namespace leantrain::graph {
 // Values and nodes keep their names, kinds (but the gradients above), layers and flags; node ids
 // change (forward_of is remapped). Returns the number of gradients made step-local. O(nodes +
 // edges).
-int32_t make_gradients_step_local(Graph& g);
+int32_t make_gradients_step_local(graph::Graph& g);
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

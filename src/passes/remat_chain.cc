@@ -6,9 +6,20 @@
 #include <set>
 
 #include "leantrain/core/error.h"
-#include "leantrain/graph/remat.h"
+#include "leantrain/passes/remat.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
+
+using graph::Graph;
+using graph::is_persistent;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::Value;
+using graph::value_readers;
+using graph::ValueId;
+
 namespace {
 
 constexpr int32_t kEnd = std::numeric_limits<int32_t>::max();  // lives past the last node
@@ -524,4 +535,4 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
   return chain;
 }
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

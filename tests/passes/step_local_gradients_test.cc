@@ -3,7 +3,7 @@
 // training is bit for bit what updating after the backward pass gives: SGD with momentum and
 // Adam, reference and fast kernels, a layer called twice (its gradient a sum of two), a
 // rematerialized budget plan. A gradient something else reads stays persistent.
-#include "leantrain/graph/step_local_gradients.h"
+#include "leantrain/passes/step_local_gradients.h"
 
 #include <gtest/gtest.h>
 
@@ -21,8 +21,21 @@
 #include "ops/ops.h"
 #include "testing/testing.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
+
+using graph::Graph;
+using graph::is_persistent;
+using graph::KernelChoice;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::StepState;
+using graph::Value;
+using graph::value_readers;
+using graph::ValueId;
+using graph::ValueKind;
 
 constexpr int64_t kBatch = 8;
 constexpr int32_t kClasses = 5;
@@ -217,4 +230,4 @@ TEST(StepLocalGradientsTest, MobileNetV2NeedsLessAndARematerializedPlanTrainsBit
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes
