@@ -15,7 +15,7 @@ using graph::NodeId;
 using graph::Value;
 using graph::ValueId;
 
-int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
+Graph fold_zero_padding(const Graph& g, const FoldZeroPaddingOptions& options) {
   for (const Node& node : g.nodes()) {
     LT_CHECK(node.phase == graph::Phase::kForward, kInvalidArgument, "fold_zero_padding: '",
              node.name, "' is a ", graph::phase_name(node.phase),
@@ -26,7 +26,7 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
   std::vector<std::shared_ptr<const graph::Op>> op_of(static_cast<size_t>(g.num_nodes()));
   std::vector<ValueId> source(static_cast<size_t>(g.num_values()));  // what a node reads instead
   for (ValueId v = 0; v < g.num_values(); ++v) source[static_cast<size_t>(v)] = v;
-  int folded = 0;
+  bool folded = false;
   for (NodeId n = 0; n < g.num_nodes(); ++n) {
     const Node& node = g.node(n);
     if (op_of[static_cast<size_t>(n)] == nullptr) op_of[static_cast<size_t>(n)] = node.op;
@@ -48,9 +48,9 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
     op_of[static_cast<size_t>(n)] = nullptr;
     op_of[static_cast<size_t>(conv)] = std::move(with_pad);
     source[static_cast<size_t>(padded)] = node.inputs[0];
-    ++folded;
+    folded = true;
   }
-  if (folded == 0) return 0;
+  if (!folded) return g;
 
   // Rebuild in the original value order (producer-less values and nodes interleaved as they
   // were added), so that the arena planner sees the same order.
@@ -78,14 +78,13 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
       id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
     }
   }
-  for (ValueId& id : ids) {
+  for (ValueId& id : options.ids) {
     const ValueId mapped = id_of.at(static_cast<size_t>(id));
     LT_CHECK(mapped != graph::kNoValue, kInvalidArgument, "fold_zero_padding: '", g.value(id).name,
              "' is the output of a folded ZeroPadding2D");
     id = mapped;
   }
-  g = std::move(out);
-  return folded;
+  return out;
 }
 
 }  // namespace leantrain::passes

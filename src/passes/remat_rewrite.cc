@@ -152,7 +152,9 @@ class Rewriter {
 
 }  // namespace
 
-Graph apply_remat(const Graph& g, const Chain& chain, const RematSchedule& schedule) {
+Graph apply_remat(const Graph& g, const RematRewriteOptions& options) {
+  const Chain& chain = options.chain;
+  const RematSchedule& schedule = options.schedule;
   LT_CHECK(schedule.fits, kInvalidArgument, "apply_remat: the schedule does not fit its budget (",
            schedule.budget_bytes, " bytes; the smallest that fits is ", schedule.min_budget_bytes,
            "): there is nothing to run");
@@ -251,7 +253,7 @@ FittedRemat fit_remat(const Graph& g, const Chain& chain, int64_t budget_bytes,
       return best;
     }
     ++attempts;
-    Graph rewritten = apply_remat(g, chain, schedule);
+    Graph rewritten = apply_remat(g, {.chain = chain, .schedule = schedule});
     const int64_t arena = arena_bytes(rewritten);
     if (arena <= budget_bytes) {
       if (!best.schedule.fits || schedule.cost < best.schedule.cost) {

@@ -19,10 +19,7 @@
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
 #include "leantrain/nn/serialization.h"
-#include "leantrain/passes/bf16_storage.h"
-#include "leantrain/passes/micro_batch.h"
-#include "leantrain/passes/remat.h"
-#include "leantrain/passes/step_local_gradients.h"
+#include "leantrain/passes/passes.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/safetensors.h"
 #include "ops/ops.h"
@@ -511,7 +508,7 @@ graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
 
 void Trainer::finish_training_graph(graph::Graph& g) const {
   if (!step_local_gradients_) return;
-  passes::make_gradients_step_local(g);
+  g = passes::make_gradients_step_local(g);
   for (const graph::Value& v : g.values()) {
     LT_CHECK(v.kind != ValueKind::kGradient, kInternal, "the gradient '", v.name,
              "' is read by more than its parameter's update: it cannot be step-local");
@@ -784,7 +781,7 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   const auto smallest_schedule = [&] {
     smallest = passes::solve_remat(chain, passes::min_remat_budget_bytes(chain));
     LT_CHECK(smallest.fits, kInternal, "the smallest rematerialization budget does not fit");
-    return passes::apply_remat(train, chain, smallest);
+    return passes::apply_remat(train, {.chain = chain, .schedule = smallest});
   };
   if (!fit.schedule.fits) {
     // fit_remat may give up before reaching the smallest schedule (its attempts); that
@@ -822,7 +819,8 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
     const auto bf16_fit = [&](int64_t dp_budget, passes::FittedRemat* out) {
       const passes::RematSchedule s = passes::solve_remat(chain, dp_budget);
       if (!s.fits) return false;
-      graph::Graph g = passes::store_kept_in_bf16(passes::apply_remat(train, chain, s));
+      graph::Graph g =
+          passes::store_kept_in_bf16(passes::apply_remat(train, {.chain = chain, .schedule = s}));
       const int64_t arena = arena_of(g);
       if (arena > arena_budget) return false;
       if (s.cost < out->schedule.cost) *out = {s, std::move(g), arena, out->attempts};

@@ -193,8 +193,8 @@ TEST(RematChainTest, ModelPeaksMatchThePlannedArenasOfMobileNetV2) {
   const Graph g = training_graph(model, 4);
   const Chain c = extract_chain(g);
   const auto arena = [&](const RematSchedule& s) {
-    return static_cast<double>(
-        runtime::planned_arena_bytes(apply_remat(g, c, s), KernelChoice::kReference));
+    return static_cast<double>(runtime::planned_arena_bytes(
+        apply_remat(g, {.chain = c, .schedule = s}), KernelChoice::kReference));
   };
   const int64_t keep_all = simulate_remat(c, keep_all_schedule(c)).peak_bytes;
   const int64_t smallest = min_remat_budget_bytes(c);

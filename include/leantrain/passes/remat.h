@@ -214,8 +214,15 @@ std::string explain_remat(const Chain& chain, const RematSchedule& schedule);
 
 // --- Running a schedule.
 
-// Rewrites `training_graph` (the graph `chain` was extracted from, with its update nodes) so
-// that running its nodes in order runs `schedule.ops`:
+// The rewrite's inputs: a schedule and the chain it was solved for, whose stages name nodes of
+// the training graph. Held by reference, for the duration of the call.
+struct RematRewriteOptions {
+  const Chain& chain;
+  const RematSchedule& schedule;
+};
+
+// Returns `training_graph` (the graph options.chain was extracted from, with its update nodes)
+// rewritten so that running its nodes in order runs options.schedule.ops:
 // - kForward(s) / kForwardAll(s): the forward nodes of stage s. The stage's first run uses the
 //   original nodes and values (names kept); each later run, a recomputation, adds clones named
 //   "<node>/recompute<k>" writing new values "<value>/recompute<k>" (k = 1 for the second run;
@@ -241,8 +248,7 @@ std::string explain_remat(const Chain& chain, const RematSchedule& schedule);
 // node when a recomputed node writes a persistent value, or mutates an input and does not
 // implement graph::RecomputableOp.
 // Cost: O(nodes emitted + edges). The input graph is read only.
-graph::Graph apply_remat(const graph::Graph& training_graph, const Chain& chain,
-                         const RematSchedule& schedule);
+graph::Graph apply_remat(const graph::Graph& training_graph, const RematRewriteOptions& options);
 
 // A schedule whose rewritten graph's planned arena fits a budget, and that graph.
 struct FittedRemat {
