@@ -7,6 +7,7 @@
 
 #include "leantrain/core/error.h"
 #include "leantrain/nn/sequential.h"
+#include "leantrain/passes/fold_zero_padding.h"
 #include "ops/ops.h"
 
 namespace leantrain::nn {
@@ -173,7 +174,7 @@ BuiltModel Model::build(graph::Graph& g, int64_t batch, bool training) const {
   for (const Tensor& t : outputs_) built.outputs.push_back(value_of.at(t.call_ptr().get()));
   std::vector<graph::ValueId> ids = built.inputs;
   ids.insert(ids.end(), built.outputs.begin(), built.outputs.end());
-  ops::fold_zero_padding(g, ids);
+  g = passes::fold_zero_padding(g, {.ids = ids});
   const auto split = ids.begin() + static_cast<std::ptrdiff_t>(built.inputs.size());
   built.inputs.assign(ids.begin(), split);
   built.outputs.assign(split, ids.end());

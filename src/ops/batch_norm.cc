@@ -2,7 +2,7 @@
 // forward (moving statistics) and backward; and the training forward without the moving-average
 // update that a recomputation runs.
 #include "kernels/batch_norm.h"
-#include "leantrain/graph/remat.h"
+#include "leantrain/graph/op.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
 

@@ -1,5 +1,5 @@
 // Casts between f32 and bf16 storage: what graph rewrites insert to keep an activation in half
-// the bytes between its forward and backward uses (train/bf16_storage.h). Declared here, not in
+// the bytes between its forward and backward uses (passes/bf16_storage.h). Declared here, not in
 // ops.h, because no layer builds them: they are added after autodiff and have no gradient.
 #pragma once
 

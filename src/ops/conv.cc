@@ -244,7 +244,7 @@ void check_attrs(const ConvAttrs& a, const char* op) {
 
 }  // namespace
 
-OpPtr conv_with_input_padding(const graph::Op& op, const kernels::Pad2D& pad) {
+OpPtr conv_with_input_padding(const graph::Op& op, const Padding2D& pad) {
   const auto* conv = dynamic_cast<const ConvOp*>(&op);
   if (conv == nullptr || conv->attrs().padding != Padding::kValid) return nullptr;
   ConvAttrs a = conv->attrs();

@@ -47,11 +47,4 @@ inline void check_arity(const std::string& op, std::span<const graph::TensorSpec
 
 inline float* f32(const TensorView& v) { return static_cast<float*>(v.data); }
 
-// fold_zero_padding's hooks into the op files.
-// The padding of a ZeroPadding2D op (shape.cc); false for any other op.
-bool zero_pad2d_amounts(const graph::Op& op, kernels::Pad2D* pad);
-// A 'valid' Conv2D or DepthwiseConv2D op with `pad` more zeros around its input (conv.cc); null
-// for any other op, or when a pad would be as wide as the window.
-OpPtr conv_with_input_padding(const graph::Op& op, const kernels::Pad2D& pad);
-
 }  // namespace leantrain::ops

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 
 #include "leantrain/graph/graph.h"
@@ -28,9 +27,20 @@ struct ConvAttrs {
   // only. Conv2D only; DepthwiseConv2D requires 1.
   int64_t groups = 1;
   // Zeros around the input before a 'valid' window: a ZeroPadding2D folded into the convolution
-  // (fold_zero_padding); 0 with 'same'.
+  // (passes::fold_zero_padding); 0 with 'same'.
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
 };
+
+// passes::fold_zero_padding's hooks into the op files: zeros around an image, Keras'
+// ZeroPadding2D ((top, bottom), (left, right)).
+struct Padding2D {
+  int64_t top = 0, bottom = 0, left = 0, right = 0;
+};
+// The padding of a ZeroPadding2D op (shape.cc): true and *pad set; false for any other op.
+bool zero_pad2d_amounts(const graph::Op& op, Padding2D* pad);
+// A 'valid' Conv2D or DepthwiseConv2D op with `pad` more zeros around its input (conv.cc); null
+// for any other op, or when a pad would be as wide as the window.
+OpPtr conv_with_input_padding(const graph::Op& op, const Padding2D& pad);
 
 // Conv2D: inputs (src (N,H,W,C), kernel (KH,KW,C/groups,F)[, bias (F)]) -> (N,OH,OW,F); groups
 // must divide C and F.
@@ -79,14 +89,6 @@ OpPtr dropout(float rate, uint64_t salt);
 // ZeroPadding2D(((top, bottom), (left, right))): (N,H,W,C) -> (N,H+top+bottom,W+left+right,C),
 // zeros around. Pads must be >= 0. Keeps nothing for backward (a crop, in place over dy).
 OpPtr zero_pad2d(int64_t top, int64_t bottom, int64_t left, int64_t right);
-// Folds each ZeroPadding2D whose output only one 'valid' Conv2D or DepthwiseConv2D reads (as its
-// input, not a graph output, pads smaller than the window) into that convolution as explicit
-// padding: the same results without the padded copy of the input, which backward would keep
-// (MobileNetV2 at 224x224, batch 32: 242 MiB). The graph is rebuilt in its order with the pad
-// nodes left out; values keep their names, `ids` (values of `g`, none a folded pad's output) are
-// updated to the new graph's ids. Returns the number of pads folded. `g` must hold forward nodes
-// only (Error(kInvalidArgument) naming the first other node).
-int fold_zero_padding(graph::Graph& g, std::span<graph::ValueId> ids);
 // Concatenate(axis=-1) of n >= 2 inputs of one rank (>= 2) that agree in every dimension but the
 // last -> (..., sum of last dimensions), input 0's channels first. Keeps nothing for backward
 // (slices of dy, only for inputs that need a gradient; the first in place over dy).

@@ -153,10 +153,11 @@ class ConcatOp final : public graph::Op {
 
 }  // namespace
 
-bool zero_pad2d_amounts(const graph::Op& op, Pad2D* pad) {
+bool zero_pad2d_amounts(const graph::Op& op, Padding2D* pad) {
   const auto* zero_pad = dynamic_cast<const ZeroPadOp*>(&op);
   if (zero_pad == nullptr) return false;
-  *pad = zero_pad->pad();
+  const Pad2D& p = zero_pad->pad();
+  *pad = {.top = p.top, .bottom = p.bottom, .left = p.left, .right = p.right};
   return true;
 }
 

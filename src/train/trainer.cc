@@ -15,16 +15,14 @@
 #include "leantrain/core/rng.h"
 #include "leantrain/data/batcher.h"
 #include "leantrain/graph/autodiff.h"
-#include "leantrain/graph/remat.h"
-#include "leantrain/graph/step_local_gradients.h"
 #include "leantrain/memory/arena.h"
 #include "leantrain/memory/bytes.h"
 #include "leantrain/memory/process_memory.h"
 #include "leantrain/nn/serialization.h"
+#include "leantrain/passes/passes.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/safetensors.h"
 #include "ops/ops.h"
-#include "train/bf16_storage.h"
 #include "train/objective.h"
 #include "train/progress.h"
 
@@ -510,7 +508,7 @@ graph::Graph Trainer::build_graph(int64_t batch_size, int mode) const {
 
 void Trainer::finish_training_graph(graph::Graph& g) const {
   if (!step_local_gradients_) return;
-  graph::make_gradients_step_local(g);
+  g = passes::make_gradients_step_local(g);
   for (const graph::Value& v : g.values()) {
     LT_CHECK(v.kind != ValueKind::kGradient, kInternal, "the gradient '", v.name,
              "' is read by more than its parameter's update: it cannot be step-local");
@@ -542,7 +540,7 @@ const char* step_name(int mode) {
 // "12.00 MiB": bytes as parse_bytes reads them back (what --memory-budget accepts).
 std::string iec(int64_t bytes) { return memory::format_iec_bytes(bytes); }
 
-int32_t count_recomputed(const graph::RematSchedule& s) {
+int32_t count_recomputed(const passes::RematSchedule& s) {
   return static_cast<int32_t>(
       std::count_if(s.forward_runs.begin(), s.forward_runs.end(), [](int32_t r) { return r > 1; }));
 }
@@ -563,7 +561,7 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
              " trains in micro-batches: its steps go through training_program()");
   } else {
     g = build_graph(batch_size, mode);
-    if (mode == kTrain && options_.bf16_storage) g = store_kept_in_bf16(g);
+    if (mode == kTrain && options_.bf16_storage) g = passes::store_kept_in_bf16(g);
     if (budget > 0) {
       // Every program shares the arena: each must fit beside the persistent block.
       auto facts = batch_facts_.find(batch_size);
@@ -735,9 +733,9 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   // 1b. Keep everything, stored in bf16 between the forward and the backward (when allowed):
   // no recomputation, gradients approximate (bf16_storage.h says which ops read what).
   if (options_.bf16_storage) {
-    const Bf16StoragePlan conversions = plan_bf16_storage(train);
+    const passes::Bf16StoragePlan conversions = passes::plan_bf16_storage(train);
     if (conversions.converted_values() > 0) {
-      graph::Graph bf16 = store_kept_in_bf16(train);
+      graph::Graph bf16 = passes::store_kept_in_bf16(train);
       const int64_t arena = arena_of(bf16);
       const int64_t total = persistent + std::max(arena, facts.eval_arena_bytes);
       if (total <= budget_bytes) {
@@ -760,9 +758,9 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
 
   // 2. Rematerialization: the cheapest schedule whose planned arena fits beside the persistent
   // block (and above the evaluation step's arena, which shares it).
-  graph::Chain chain;
+  passes::Chain chain;
   try {
-    chain = graph::extract_chain(train);
+    chain = passes::extract_chain(train);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kUnimplemented) throw;
     // The graph is not a chain rematerialization handles: keeping everything is the only plan.
@@ -775,15 +773,15 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   }
   r.chain_stages = static_cast<int32_t>(chain.stages.size());
   const int64_t arena_budget = budget_bytes - persistent;
-  graph::FittedRemat fit;
+  passes::FittedRemat fit;
   if (arena_budget > 0 && facts.eval_arena_bytes <= arena_budget) {
-    fit = graph::fit_remat(train, chain, arena_budget, arena_of);
+    fit = passes::fit_remat(train, chain, arena_budget, arena_of);
   }
-  graph::RematSchedule smallest;
+  passes::RematSchedule smallest;
   const auto smallest_schedule = [&] {
-    smallest = graph::solve_remat(chain, graph::min_remat_budget_bytes(chain));
+    smallest = passes::solve_remat(chain, passes::min_remat_budget_bytes(chain));
     LT_CHECK(smallest.fits, kInternal, "the smallest rematerialization budget does not fit");
-    return graph::apply_remat(train, chain, smallest);
+    return passes::apply_remat(train, {.chain = chain, .schedule = smallest});
   };
   if (!fit.schedule.fits) {
     // fit_remat may give up before reaching the smallest schedule (its attempts); that
@@ -810,7 +808,7 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
     r.explanation = internal::str_cat(
         over, "; no plan fits: the smallest is ", r.plan_name, " at persistent ", iec(persistent),
         " + arena ", iec(r.min_bytes - persistent), " = ", iec(r.min_bytes), "\n",
-        remat_smaller ? graph::explain_remat(chain, smallest) : std::string());
+        remat_smaller ? passes::explain_remat(chain, smallest) : std::string());
     return r;
   }
   // 3b. With bf16 storage allowed, the kept activations of the rewritten graph in bf16 too: the
@@ -818,16 +816,17 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   // largest such budget by bisection between the f32 schedule's peak and keeping everything.
   bool with_bf16 = false;
   if (options_.bf16_storage && fit.schedule.extra_cost() > 0) {
-    const auto bf16_fit = [&](int64_t dp_budget, graph::FittedRemat* out) {
-      const graph::RematSchedule s = graph::solve_remat(chain, dp_budget);
+    const auto bf16_fit = [&](int64_t dp_budget, passes::FittedRemat* out) {
+      const passes::RematSchedule s = passes::solve_remat(chain, dp_budget);
       if (!s.fits) return false;
-      graph::Graph g = store_kept_in_bf16(graph::apply_remat(train, chain, s));
+      graph::Graph g =
+          passes::store_kept_in_bf16(passes::apply_remat(train, {.chain = chain, .schedule = s}));
       const int64_t arena = arena_of(g);
       if (arena > arena_budget) return false;
       if (s.cost < out->schedule.cost) *out = {s, std::move(g), arena, out->attempts};
       return true;
     };
-    graph::FittedRemat cheaper = fit;
+    passes::FittedRemat cheaper = fit;
     int64_t lo = fit.schedule.peak_bytes;
     int64_t hi = fit.schedule.keep_all_peak_bytes;
     const int64_t quantum = std::max<int64_t>(fit.schedule.slot_bytes, 1);
@@ -859,7 +858,7 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
       " = ", iec(r.predicted_bytes),
       " (the schedule below was solved for the arena's share of the budget, ", iec(arena_budget),
       with_bf16 ? ", counting kept activations in f32" : "", ")\n",
-      graph::explain_remat(chain, fit.schedule));
+      passes::explain_remat(chain, fit.schedule));
   if (graph_out != nullptr) *graph_out = std::move(fit.graph);
   return r;
 }
@@ -954,77 +953,11 @@ void Trainer::check_micro_batch_size(int64_t batch_size) const {
            ", or micro_batches dividing ", batch_size);
 }
 
-// The micro-batch graph: the kMicro graph (forward, loss, backward) rebuilt node by node, with
-// each gradient made step-local and an Accumulate node right after its producer, which adds it
-// times rows / batch_rows into the persistent gradient. Accumulating right away keeps a
-// gradient's step-local buffer alive for one node only, so the arena holds at most a few.
+// The micro-batch graph: the kMicro graph (forward, loss, backward) with each gradient added
+// into the persistent one right after its producer (passes/micro_batch.h).
 graph::Graph Trainer::build_micro_graph(int64_t rows, int64_t batch_rows) const {
-  const graph::Graph g = build_graph(rows, kMicro);
-  const float alpha =
-      static_cast<float>(static_cast<double>(rows) / static_cast<double>(batch_rows));
-  graph::Graph out;
-  std::vector<ValueId> current(static_cast<size_t>(g.num_values()), graph::kNoValue);
-  std::vector<graph::NodeId> node_map(static_cast<size_t>(g.num_nodes()), -1);
-  // Producer-less values first, in their order and under their names; then the accumulators.
-  for (ValueId v = 0; v < g.num_values(); ++v) {
-    if (g.value(v).producer < 0) current[static_cast<size_t>(v)] = graph::copy_value(g, v, out);
-  }
-  std::map<ValueId, ValueId> accumulator;  // gradient in g -> persistent gradient in out
-  for (ValueId v = 0; v < g.num_values(); ++v) {
-    const graph::Value& value = g.value(v);
-    if (value.kind != ValueKind::kGradient) continue;
-    LT_CHECK(value.producer >= 0, kInternal, "gradient '", value.name, "' has no producer");
-    accumulator[v] = out.add_value(value.name, value.spec, ValueKind::kGradient, value.layer);
-  }
-  const auto free_name = [&](const std::string& base) {
-    std::string name = base;
-    for (int i = 1; g.find(name) != graph::kNoValue || out.find(name) != graph::kNoValue; ++i) {
-      name = base + "_" + std::to_string(i);
-    }
-    return name;
-  };
-  std::vector<std::pair<ValueId, std::string>> final_names;
-  for (graph::NodeId n = 0; n < g.num_nodes(); ++n) {
-    const graph::Node& node = g.node(n);
-    std::vector<ValueId> inputs;
-    for (ValueId in : node.inputs) {
-      const ValueId mapped = current[static_cast<size_t>(in)];
-      LT_CHECK(mapped != graph::kNoValue, kInternal, "micro-batch graph: '", node.name, "' reads '",
-               g.value(in).name, "' before it is written");
-      inputs.push_back(mapped);
-    }
-    const graph::NodeId forward_of =
-        node.forward_of >= 0 ? node_map[static_cast<size_t>(node.forward_of)] : -1;
-    out.add_node(node.op, std::move(inputs), out.unique_name("\x01micro/" + node.name), node.phase,
-                 node.layer, forward_of);
-    const graph::NodeId id = out.num_nodes() - 1;
-    node_map[static_cast<size_t>(n)] = id;
-    out.node(id).name = node.name;
-    out.node(id).recomputed = node.recomputed;
-    const std::vector<ValueId> outs = out.node(id).outputs;
-    LT_CHECK(outs.size() == node.outputs.size(), kInternal, "micro-batch graph: '", node.name,
-             "' has ", node.outputs.size(), " outputs but its op infers ", outs.size());
-    for (size_t i = 0; i < outs.size(); ++i) {
-      const ValueId original = node.outputs[i];
-      const graph::Value& value = g.value(original);
-      graph::Value& copy = out.value(outs[i]);
-      copy.layer = value.layer;
-      copy.is_output = value.is_output;
-      current[static_cast<size_t>(original)] = outs[i];
-      if (value.kind != ValueKind::kGradient) {
-        copy.kind = value.kind;
-        final_names.push_back({outs[i], value.name});
-        continue;
-      }
-      copy.kind = ValueKind::kActivation;  // this micro-batch's gradient, step-local
-      final_names.push_back({outs[i], free_name(value.name + "/micro")});
-      out.add_node(ops::accumulate(alpha), {accumulator.at(original), outs[i]},
-                   value.name + "/accumulate", graph::Phase::kBackward, value.layer);
-    }
-  }
-  // Every node output holds a "\x01micro/" name until now, so the final names are free.
-  for (const auto& [v, name] : final_names) out.rename(v, name);
-  return out;
+  return passes::accumulate_micro_batch_gradients(build_graph(rows, kMicro),
+                                                  {.rows = rows, .batch_rows = batch_rows});
 }
 
 runtime::Program& Trainer::micro_program(int64_t rows, int64_t batch_rows) {

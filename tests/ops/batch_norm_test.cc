@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "leantrain/graph/remat.h"
+#include "leantrain/graph/op.h"
 #include "ops/ops.h"
 #include "testing/testing.h"
 

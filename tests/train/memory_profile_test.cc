@@ -75,7 +75,7 @@ HandStep hand_step() {
   g.value(l).is_output = true;
   const ValueId gb = g.add(fake("ReluGrad", 50), {l, b}, "gb", Phase::kBackward, "B");
   const ValueId a2 = g.add(fake("MatMul", 50), {x, w}, "a2", Phase::kBackward, "A");
-  // Graph has no mutable node accessor (graph::apply_remat sets the flag on its own copy);
+  // Graph has no mutable node accessor (passes::apply_remat sets the flag on its own copy);
   // the graph itself is not const, so writing through the cast is defined.
   const_cast<graph::Node&>(g.node(g.num_nodes() - 1)).recomputed = true;
   g.add(fake("MatMulGrad", 10), {gb, a2, x}, "gw", Phase::kBackward, "A");

@@ -49,7 +49,7 @@ struct Node {
   std::string layer;
   NodeId forward_of = -1;  // for backward nodes: the forward node whose gradient they compute
   // A copy of a forward node run again during backward to rematerialize its outputs
-  // (graph::apply_remat); it writes no persistent state.
+  // (passes::apply_remat); it writes no persistent state.
   bool recomputed = false;
 };
 

@@ -97,4 +97,17 @@ class Op {
                                           const KernelOptions& options) const = 0;
 };
 
+// Implemented (beside Op) by every op whose forward writes persistent state, i.e. whose
+// mutated_inputs() is not empty in a forward node (training BatchNormalization updates its
+// moving statistics), so that a recomputation does not write that state a second time.
+// passes::apply_remat() refuses to recompute an op with mutated inputs that does not implement
+// it.
+class RecomputableOp {
+ public:
+  virtual ~RecomputableOp() = default;
+  // An op with the same inputs and output specs whose kernels write the same output bytes for
+  // the same inputs and write no input: mutated_inputs() is empty. Never null.
+  virtual std::shared_ptr<const Op> without_side_effects() const = 0;
+};
+
 }  // namespace leantrain::graph

@@ -69,7 +69,7 @@ class Model {
 
   // Adds inputs (kInput values named after the input layers), variables (kParameter / kState
   // values named "<layer>/<variable>") and forward nodes for a batch of `batch` to `g`. A
-  // ZeroPadding2D that feeds one 'valid' convolution runs inside it (ops::fold_zero_padding): it
+  // ZeroPadding2D that feeds one 'valid' convolution runs inside it (passes::fold_zero_padding): it
   // has no node and no value of its own, so backward keeps no padded copy. The graph is rebuilt
   // when a pad is folded: ids of `g` taken before the call are not valid after it.
   BuiltModel build(graph::Graph& g, int64_t batch, bool training) const;

@@ -6,7 +6,7 @@
 // back; recomputed nodes are counted and wired as the schedule says (a kForward run's
 // intermediates are read inside that run only); a recomputed BatchNormalization does not update
 // the moving statistics a second time; and the errors.
-#include "leantrain/graph/remat.h"
+#include "leantrain/passes/remat.h"
 
 #include <gtest/gtest.h>
 
@@ -33,8 +33,20 @@
 #include "ops/ops.h"
 #include "testing/testing.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
+
+using graph::Graph;
+using graph::GraphMemoryPlan;
+using graph::is_persistent;
+using graph::KernelChoice;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::StepState;
+using graph::Value;
+using graph::ValueId;
 
 constexpr int64_t kBatch = 8;
 constexpr int32_t kClasses = 10;
@@ -66,7 +78,7 @@ nn::Model mobilenet_v2() {
 
 // The rewrite is tested on training graphs as built (updates after the backward pass,
 // persistent gradients); the Trainer moves updates into the backward pass after it
-// (graph/step_local_gradients.h, tested with the Trainer's budget plans).
+// (passes/step_local_gradients.h, tested with the Trainer's budget plans).
 std::unique_ptr<train::Trainer> make_trainer(nn::Model model, KernelChoice choice) {
   return std::make_unique<train::Trainer>(
       std::move(model),
@@ -162,7 +174,8 @@ void check_bitwise(const std::function<nn::Model()>& make_model, KernelChoice ch
     ASSERT_LT(schedule.peak_bytes, schedule.keep_all_peak_bytes) << budget.name();
     ASSERT_GT(recomputed_stages(schedule), 0) << budget.name();
     runtime::SharedArena arena;
-    runtime::Program p(apply_remat(g, chain, schedule), b->store(), arena, {.choice = choice});
+    runtime::Program p(apply_remat(g, {.chain = chain, .schedule = schedule}), b->store(), arena,
+                       {.choice = choice});
     EXPECT_TRUE(p.all_pointers_inside());
     const Trajectory actual = run_steps(*b, p, steps);
     expect_bitwise_equal(
@@ -220,7 +233,7 @@ TEST(ApplyRematTest, KeepEverythingGivesTheOriginalGraph) {
     const Chain chain = extract_chain(g);
     const RematSchedule all = solve_remat(chain, solve_remat(chain, 0).keep_all_peak_bytes);
     ASSERT_EQ(all.ops, keep_all_schedule(chain));
-    const Graph r = apply_remat(g, chain, all);
+    const Graph r = apply_remat(g, {.chain = chain, .schedule = all});
     ASSERT_EQ(r.num_nodes(), g.num_nodes());
     ASSERT_EQ(r.num_values(), g.num_values());
     const auto names = [](const Graph& graph, const std::vector<ValueId>& ids) {
@@ -261,7 +274,7 @@ TEST(ApplyRematTest, RecomputedNodesAreRunsTimesStageNodesAndReadOnlyTheirRun) {
     const Chain chain = extract_chain(g);
     for (const Budget budget : {Budget{0.5}, Budget{0}}) {
       const RematSchedule schedule = solve_at(chain, budget);
-      const Graph r = apply_remat(g, chain, schedule);
+      const Graph r = apply_remat(g, {.chain = chain, .schedule = schedule});
       int64_t expected = 0, extra_backward_reads = 0;
       for (size_t s = 0; s < chain.stages.size(); ++s) {
         expected += (schedule.forward_runs[s] - 1) *
@@ -331,7 +344,7 @@ TEST(ApplyRematTest, RecomputedBatchNormLeavesTheMovingStatisticsAlone) {
   const Graph g = residual_training_graph(b);
   const Chain chain = extract_chain(g);
   const RematSchedule schedule = solve_at(chain, {0});
-  const Graph r = apply_remat(g, chain, schedule);
+  const Graph r = apply_remat(g, {.chain = chain, .schedule = schedule});
   int32_t bn_clones = 0, dropout_clones = 0;
   for (const Node& n : r.nodes()) {
     if (!n.recomputed) continue;
@@ -425,7 +438,7 @@ void check_live_bytes(const Graph& g, const Chain& chain, train::Trainer& t, Bud
                       runtime::SharedArena& arena, int64_t keep_all_arena, bool print) {
   const RematSchedule schedule = solve_at(chain, budget);
   ASSERT_TRUE(schedule.fits);
-  runtime::Program p(apply_remat(g, chain, schedule), t.store(), arena);
+  runtime::Program p(apply_remat(g, {.chain = chain, .schedule = schedule}), t.store(), arena);
   const Figures f = figures_of(p.graph(), p);
   EXPECT_LE(f.max_live_values, schedule.peak_bytes + f.host_output_bytes) << budget.name();
   EXPECT_LE(f.max_live, schedule.peak_bytes + f.host_output_bytes + f.max_scratch) << budget.name();
@@ -457,7 +470,8 @@ void check_fit(const Graph& g, const Chain& chain, train::Trainer& t, int64_t bu
     return runtime::Program(r, t.store(), arena).arena_bytes();
   };
   const RematSchedule plain = solve_remat(chain, budget_bytes);
-  const bool plain_fits = plain.fits && arena_of(apply_remat(g, chain, plain)) <= budget_bytes;
+  const bool plain_fits =
+      plain.fits && arena_of(apply_remat(g, {.chain = chain, .schedule = plain})) <= budget_bytes;
   const FittedRemat fit = fit_remat(g, chain, budget_bytes, arena_of);
   if (plain_fits) {
     EXPECT_EQ(fit.attempts, 1);
@@ -544,7 +558,7 @@ TEST(ApplyRematTest, RefusesAScheduleThatDoesNotFitOrAnotherGraphsChain) {
   const RematSchedule none = solve_remat(chain, 1);
   ASSERT_FALSE(none.fits);
   try {
-    apply_remat(g, chain, none);
+    apply_remat(g, {.chain = chain, .schedule = none});
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
@@ -553,8 +567,8 @@ TEST(ApplyRematTest, RefusesAScheduleThatDoesNotFitOrAnotherGraphsChain) {
   // MobileNetV2's chain does not cover the residual model's graph.
   auto m = make_trainer(mobilenet_v2(), KernelChoice::kFast);
   const Chain other = extract_chain(m->training_program(kBatch).graph());
-  EXPECT_THROW(apply_remat(g, other, solve_at(other, {0})), Error);
+  EXPECT_THROW(apply_remat(g, {.chain = other, .schedule = solve_at(other, {0})}), Error);
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

@@ -2,7 +2,7 @@
 // dynamic program against hand-worked 2- and 3-stage chains and against an exhaustive search
 // over every persistent schedule of hundreds of seeded random chains, monotonicity in the
 // budget, the keep-everything endpoint, and chain extraction on hand-built graphs.
-#include "leantrain/graph/remat.h"
+#include "leantrain/passes/remat.h"
 
 #include <gtest/gtest.h>
 
@@ -17,8 +17,16 @@
 #include "leantrain/graph/autodiff.h"
 #include "ops/ops.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
+
+using graph::add_backward;
+using graph::Graph;
+using graph::kNoValue;
+using graph::NodeId;
+using graph::Phase;
+using graph::ValueId;
+using graph::ValueKind;
 
 using Ops = std::vector<RematOp>;
 constexpr RematOpKind kF = RematOpKind::kForward;
@@ -584,4 +592,4 @@ TEST(ExtractChainTest, RefusesGraphsItCannotChain) {
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

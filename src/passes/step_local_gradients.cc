@@ -1,13 +1,26 @@
-#include "leantrain/graph/step_local_gradients.h"
+#include "leantrain/passes/step_local_gradients.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "leantrain/core/error.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 
-int32_t make_gradients_step_local(Graph& g) {
+using graph::copy_node;
+using graph::copy_value;
+using graph::Graph;
+using graph::is_persistent;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::Value;
+using graph::value_readers;
+using graph::ValueId;
+using graph::ValueKind;
+
+Graph make_gradients_step_local(const Graph& g, const StepLocalGradientsOptions&) {
   const std::vector<std::vector<NodeId>> readers = value_readers(g);
   const int32_t num_nodes = g.num_nodes();
   // after[n]: the update nodes that run right after node n, in their original order.
@@ -38,7 +51,7 @@ int32_t make_gradients_step_local(Graph& g) {
              "after the node producing their gradient)");
     after[static_cast<size_t>(last)].push_back(u);
   }
-  if (local.empty()) return 0;
+  if (local.empty()) return g;
 
   // Only update nodes move (they write no new values), so names cannot clash.
   std::vector<NodeId> order;
@@ -71,8 +84,7 @@ int32_t make_gradients_step_local(Graph& g) {
     for (size_t i = 0; i < outs.size(); ++i) id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
   }
   for (ValueId v : local) out.value(id_of[static_cast<size_t>(v)]).kind = ValueKind::kActivation;
-  g = std::move(out);
-  return static_cast<int32_t>(local.size());
+  return out;
 }
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

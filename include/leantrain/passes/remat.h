@@ -37,7 +37,7 @@
 
 #include "leantrain/graph/graph.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 
 // One element of a chain. The DP fields carry the paper's names in brackets.
 struct ChainStage {
@@ -60,10 +60,10 @@ struct ChainStage {
   int64_t backward_temp_bytes = 0;
 
   // --- Where the stage comes from (empty for a chain built by hand).
-  std::vector<NodeId> forward_nodes;   // in schedule order
-  std::vector<NodeId> backward_nodes;  // in schedule order
-  ValueId output = kNoValue;           // the output value (kNoValue for the loss stage)
-  std::string name;                    // "first layer..last layer", for reports
+  std::vector<graph::NodeId> forward_nodes;   // in schedule order
+  std::vector<graph::NodeId> backward_nodes;  // in schedule order
+  graph::ValueId output = graph::kNoValue;    // the output value (kNoValue for the loss stage)
+  std::string name;                           // "first layer..last layer", for reports
 };
 
 // A chain of stages. A plain value; copyable.
@@ -106,14 +106,14 @@ struct ChainOptions {
 // naming the tensors when the forward part hands the loss more than one tensor, or a backward
 // node reads a forward tensor of a stage other than its own (or its input's).
 // Cost: O(nodes + edges). The graph is read only.
-Chain extract_chain(const Graph& graph, const ChainOptions& options = {});
+Chain extract_chain(const graph::Graph& graph, const ChainOptions& options = {});
 
 // Estimated floating-point operations of node `n`, from its op type and shapes: 2 per
 // multiply-add for Conv2D, DepthwiseConv2D and Dense and their BackwardData and BackwardWeights
 // (plus one per output for a bias); per element of the largest tensor for everything else (8
 // for BatchNormalization, 12 for its backward, 4 for sigmoid, tanh, swish and softmax and their
 // backwards, 0 for views, 1 otherwise). Requires a valid node id.
-double estimate_node_flops(const Graph& graph, NodeId n);
+double estimate_node_flops(const graph::Graph& graph, graph::NodeId n);
 
 // --- Schedules.
 
@@ -214,25 +214,20 @@ std::string explain_remat(const Chain& chain, const RematSchedule& schedule);
 
 // --- Running a schedule.
 
-// Implemented (beside Op) by every op whose forward writes persistent state, i.e. whose
-// mutated_inputs() is not empty in a forward node (training BatchNormalization updates its
-// moving statistics), so that a recomputation does not write that state a second time.
-// apply_remat() refuses to recompute an op with mutated inputs that does not implement it.
-class RecomputableOp {
- public:
-  virtual ~RecomputableOp() = default;
-  // An op with the same inputs and output specs whose kernels write the same output bytes for
-  // the same inputs and write no input: mutated_inputs() is empty. Never null.
-  virtual std::shared_ptr<const Op> without_side_effects() const = 0;
+// The rewrite's inputs: a schedule and the chain it was solved for, whose stages name nodes of
+// the training graph. Held by reference, for the duration of the call.
+struct RematRewriteOptions {
+  const Chain& chain;
+  const RematSchedule& schedule;
 };
 
-// Rewrites `training_graph` (the graph `chain` was extracted from, with its update nodes) so
-// that running its nodes in order runs `schedule.ops`:
+// Returns `training_graph` (the graph options.chain was extracted from, with its update nodes)
+// rewritten so that running its nodes in order runs options.schedule.ops:
 // - kForward(s) / kForwardAll(s): the forward nodes of stage s. The stage's first run uses the
 //   original nodes and values (names kept); each later run, a recomputation, adds clones named
 //   "<node>/recompute<k>" writing new values "<value>/recompute<k>" (k = 1 for the second run;
 //   a suffix _1, _2, ... when the name is taken), with Node::recomputed set, Phase::kForward,
-//   forward_of -1, and an op without side effects (RecomputableOp) where the original's
+//   forward_of -1, and an op without side effects (graph::RecomputableOp) where the original's
 //   mutates persistent state. A run reads the latest run of the previous stage.
 // - kBackward(s): the backward nodes of stage s in their original order, reading the forward
 //   values of the latest run of stage s (a kForwardAll: the model requires it) and of the live
@@ -251,14 +246,14 @@ class RecomputableOp {
 // graph (a forward, loss or backward node in no stage or in two, a node id out of range, a
 // backward node that reads a value no earlier node writes); Error(kUnimplemented) naming the
 // node when a recomputed node writes a persistent value, or mutates an input and does not
-// implement RecomputableOp.
+// implement graph::RecomputableOp.
 // Cost: O(nodes emitted + edges). The input graph is read only.
-Graph apply_remat(const Graph& training_graph, const Chain& chain, const RematSchedule& schedule);
+graph::Graph apply_remat(const graph::Graph& training_graph, const RematRewriteOptions& options);
 
 // A schedule whose rewritten graph's planned arena fits a budget, and that graph.
 struct FittedRemat {
   RematSchedule schedule;   // the last schedule tried; fits == false when none fitted
-  Graph graph;              // apply_remat() of the schedule (empty unless fits)
+  graph::Graph graph;       // apply_remat() of the schedule (empty unless fits)
   int64_t arena_bytes = 0;  // the arena of `graph` (of the last graph tried when none fitted)
   int32_t attempts = 0;     // schedules solved and planned
 };
@@ -280,8 +275,8 @@ struct FittedRemat {
 // budget's schedule does not fit either, budget_bytes is below it, or the attempts run out
 // before anything fits.
 // Throws as solve_remat() and apply_remat(), and what arena_bytes throws.
-FittedRemat fit_remat(const Graph& training_graph, const Chain& chain, int64_t budget_bytes,
-                      const std::function<int64_t(const Graph&)>& arena_bytes,
+FittedRemat fit_remat(const graph::Graph& training_graph, const Chain& chain, int64_t budget_bytes,
+                      const std::function<int64_t(const graph::Graph&)>& arena_bytes,
                       const RematOptions& options = {}, int32_t max_attempts = 12);
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

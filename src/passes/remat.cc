@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "leantrain/core/error.h"
-#include "leantrain/graph/remat.h"
 #include "leantrain/memory/bytes.h"
+#include "leantrain/passes/remat.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -511,4 +511,4 @@ std::string explain_remat(const Chain& chain, const RematSchedule& schedule) {
   return out.str();
 }
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

@@ -1,11 +1,12 @@
 // fold_zero_padding: ZeroPadding2D nodes folded into the convolutions that read them.
+#include "leantrain/passes/fold_zero_padding.h"
+
 #include <algorithm>
 #include <vector>
 
-#include "ops/op_util.h"
 #include "ops/ops.h"
 
-namespace leantrain::ops {
+namespace leantrain::passes {
 
 using graph::Graph;
 using graph::Node;
@@ -13,7 +14,7 @@ using graph::NodeId;
 using graph::Value;
 using graph::ValueId;
 
-int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
+Graph fold_zero_padding(const Graph& g, const FoldZeroPaddingOptions& options) {
   for (const Node& node : g.nodes()) {
     LT_CHECK(node.phase == graph::Phase::kForward, kInvalidArgument, "fold_zero_padding: '",
              node.name, "' is a ", graph::phase_name(node.phase),
@@ -24,12 +25,12 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
   std::vector<std::shared_ptr<const graph::Op>> op_of(static_cast<size_t>(g.num_nodes()));
   std::vector<ValueId> source(static_cast<size_t>(g.num_values()));  // what a node reads instead
   for (ValueId v = 0; v < g.num_values(); ++v) source[static_cast<size_t>(v)] = v;
-  int folded = 0;
+  bool folded = false;
   for (NodeId n = 0; n < g.num_nodes(); ++n) {
     const Node& node = g.node(n);
     if (op_of[static_cast<size_t>(n)] == nullptr) op_of[static_cast<size_t>(n)] = node.op;
-    kernels::Pad2D pad;
-    if (!zero_pad2d_amounts(*node.op, &pad)) continue;
+    ops::Padding2D pad;
+    if (!ops::zero_pad2d_amounts(*node.op, &pad)) continue;
     const ValueId padded = node.outputs[0];
     const std::vector<NodeId>& r = readers[static_cast<size_t>(padded)];
     if (g.value(padded).is_output || r.size() != 1) continue;
@@ -41,14 +42,14 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
       continue;
     }
     if (op_of[static_cast<size_t>(conv)] != nullptr) continue;  // already given an op
-    OpPtr with_pad = conv_with_input_padding(*g.node(conv).op, pad);
+    ops::OpPtr with_pad = ops::conv_with_input_padding(*g.node(conv).op, pad);
     if (with_pad == nullptr) continue;
     op_of[static_cast<size_t>(n)] = nullptr;
     op_of[static_cast<size_t>(conv)] = std::move(with_pad);
     source[static_cast<size_t>(padded)] = node.inputs[0];
-    ++folded;
+    folded = true;
   }
-  if (folded == 0) return 0;
+  if (!folded) return g;
 
   // Rebuild in the original value order (producer-less values and nodes interleaved as they
   // were added), so that the arena planner sees the same order.
@@ -76,14 +77,13 @@ int fold_zero_padding(Graph& g, std::span<ValueId> ids) {
       id_of[static_cast<size_t>(node.outputs[i])] = outs[i];
     }
   }
-  for (ValueId& id : ids) {
+  for (ValueId& id : options.ids) {
     const ValueId mapped = id_of.at(static_cast<size_t>(id));
     LT_CHECK(mapped != graph::kNoValue, kInvalidArgument, "fold_zero_padding: '", g.value(id).name,
              "' is the output of a folded ZeroPadding2D");
     id = mapped;
   }
-  g = std::move(out);
-  return folded;
+  return out;
 }
 
-}  // namespace leantrain::ops
+}  // namespace leantrain::passes

@@ -7,9 +7,23 @@
 #include <vector>
 
 #include "leantrain/core/error.h"
-#include "leantrain/graph/remat.h"
+#include "leantrain/passes/remat.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
+
+using graph::copy_value;
+using graph::Graph;
+using graph::is_persistent;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Op;
+using graph::Phase;
+using graph::phase_name;
+using graph::RecomputableOp;
+using graph::Value;
+using graph::ValueId;
+
 namespace {
 
 constexpr int32_t kNoStage = -1;
@@ -138,7 +152,9 @@ class Rewriter {
 
 }  // namespace
 
-Graph apply_remat(const Graph& g, const Chain& chain, const RematSchedule& schedule) {
+Graph apply_remat(const Graph& g, const RematRewriteOptions& options) {
+  const Chain& chain = options.chain;
+  const RematSchedule& schedule = options.schedule;
   LT_CHECK(schedule.fits, kInvalidArgument, "apply_remat: the schedule does not fit its budget (",
            schedule.budget_bytes, " bytes; the smallest that fits is ", schedule.min_budget_bytes,
            "): there is nothing to run");
@@ -237,7 +253,7 @@ FittedRemat fit_remat(const Graph& g, const Chain& chain, int64_t budget_bytes,
       return best;
     }
     ++attempts;
-    Graph rewritten = apply_remat(g, chain, schedule);
+    Graph rewritten = apply_remat(g, {.chain = chain, .schedule = schedule});
     const int64_t arena = arena_bytes(rewritten);
     if (arena <= budget_bytes) {
       if (!best.schedule.fits || schedule.cost < best.schedule.cost) {
@@ -280,4 +296,4 @@ FittedRemat fit_remat(const Graph& g, const Chain& chain, int64_t budget_bytes,
   return best;
 }
 
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

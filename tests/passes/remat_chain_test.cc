@@ -11,13 +11,22 @@
 #include <vector>
 
 #include "leantrain/graph/autodiff.h"
-#include "leantrain/graph/remat.h"
 #include "leantrain/nn/zoo.h"
+#include "leantrain/passes/remat.h"
 #include "leantrain/runtime/program.h"
 #include "ops/ops.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
+
+using graph::add_backward;
+using graph::Graph;
+using graph::KernelChoice;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::ValueId;
+using graph::ValueKind;
 
 // The graph a trainer builds for one step, without the optimizer: the model's forward nodes,
 // a sparse softmax cross-entropy on its logits, and autodiff's backward nodes.
@@ -184,8 +193,8 @@ TEST(RematChainTest, ModelPeaksMatchThePlannedArenasOfMobileNetV2) {
   const Graph g = training_graph(model, 4);
   const Chain c = extract_chain(g);
   const auto arena = [&](const RematSchedule& s) {
-    return static_cast<double>(
-        runtime::planned_arena_bytes(apply_remat(g, c, s), {.choice = KernelChoice::kReference}));
+    return static_cast<double>(runtime::planned_arena_bytes(
+        apply_remat(g, {.chain = c, .schedule = s}), {.choice = KernelChoice::kReference}));
   };
   const int64_t keep_all = simulate_remat(c, keep_all_schedule(c)).peak_bytes;
   const int64_t smallest = min_remat_budget_bytes(c);
@@ -200,4 +209,4 @@ TEST(RematChainTest, ModelPeaksMatchThePlannedArenasOfMobileNetV2) {
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

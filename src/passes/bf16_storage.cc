@@ -1,6 +1,6 @@
 // The bf16 storage rewrite: which kept activations to convert, the rewritten graph, and what the
 // arena planner says it saves.
-#include "train/bf16_storage.h"
+#include "leantrain/passes/bf16_storage.h"
 
 #include <algorithm>
 #include <set>
@@ -8,10 +8,9 @@
 #include <vector>
 
 #include "leantrain/core/error.h"
-#include "leantrain/runtime/program.h"
 #include "ops/cast.h"
 
-namespace leantrain::train {
+namespace leantrain::passes {
 namespace {
 
 using graph::Graph;
@@ -253,15 +252,16 @@ Graph store_kept_in_bf16(const Graph& g, const Bf16StorageOptions& options) {
   return out;
 }
 
-Bf16StorageSavings bf16_storage_savings(const Graph& g, const Bf16StorageOptions& options,
-                                        const graph::KernelOptions& kernels) {
+Bf16StorageSavings bf16_storage_savings(const Graph& g,
+                                        const std::function<int64_t(const Graph&)>& arena_bytes,
+                                        const Bf16StorageOptions& options) {
   const Bf16StoragePlan plan = plan_bf16_storage(g, options);
   Bf16StorageSavings s;
   s.converted_values = plan.converted_values();
   s.converted_f32_bytes = plan.converted_f32_bytes();
-  s.arena_bytes_before = runtime::planned_arena_bytes(g, kernels);
-  s.arena_bytes_after = runtime::planned_arena_bytes(store_kept_in_bf16(g, options), kernels);
+  s.arena_bytes_before = arena_bytes(g);
+  s.arena_bytes_after = arena_bytes(store_kept_in_bf16(g, options));
   return s;
 }
 
-}  // namespace leantrain::train
+}  // namespace leantrain::passes

@@ -3,7 +3,7 @@
 // training is bit for bit what updating after the backward pass gives: SGD with momentum and
 // Adam, reference and fast kernels, a layer called twice (its gradient a sum of two), a
 // rematerialized budget plan. A gradient something else reads stays persistent.
-#include "leantrain/graph/step_local_gradients.h"
+#include "leantrain/passes/step_local_gradients.h"
 
 #include <gtest/gtest.h>
 
@@ -21,10 +21,36 @@
 #include "ops/ops.h"
 #include "testing/testing.h"
 
-namespace leantrain::graph {
+namespace leantrain::passes {
 namespace {
 
+using graph::Graph;
+using graph::is_persistent;
+using graph::KernelChoice;
+using graph::kNoValue;
+using graph::Node;
+using graph::NodeId;
+using graph::Phase;
+using graph::StepState;
+using graph::Value;
+using graph::value_readers;
+using graph::ValueId;
+using graph::ValueKind;
+
 constexpr int64_t kBatch = 8;
+
+// Replaces `g` with its rewrite; returns the number of gradients made step-local.
+int32_t make_step_local_in_place(Graph& g) {
+  const auto gradients = [](const Graph& x) {
+    return static_cast<int32_t>(
+        std::count_if(x.values().begin(), x.values().end(),
+                      [](const Value& v) { return v.kind == ValueKind::kGradient; }));
+  };
+  Graph rewritten = passes::make_gradients_step_local(g);
+  const int32_t made_local = gradients(g) - gradients(rewritten);
+  g = std::move(rewritten);
+  return made_local;
+}
 constexpr int32_t kClasses = 5;
 
 // Conv, batch norm, depthwise conv, and a Dense layer called twice: its gradient is the sum of
@@ -111,7 +137,7 @@ TEST(StepLocalGradientsTest, UpdatesFollowWhatTheyMustAndGradientsBecomeStepLoca
               return v.variable.trainable;
             }));
   Graph h = g;
-  EXPECT_EQ(make_gradients_step_local(h), gradients);
+  EXPECT_EQ(make_step_local_in_place(h), gradients);
   EXPECT_EQ(h.num_nodes(), g.num_nodes());
   EXPECT_EQ(h.num_values(), g.num_values());
   // Every other node keeps its place relative to the others.
@@ -162,7 +188,7 @@ TEST(StepLocalGradientsTest, AGradientSomethingElseReadsStaysPersistent) {
   ASSERT_NE(watched, kNoValue);
   const std::string name = g.value(watched).name;
   g.add_node(ops::copy(), {watched}, "gradient_watch", Phase::kBackward);
-  EXPECT_EQ(make_gradients_step_local(g), gradients - 1);
+  EXPECT_EQ(make_step_local_in_place(g), gradients - 1);
   EXPECT_EQ(g.value(g.find(name)).kind, ValueKind::kGradient) << name;
 }
 
@@ -217,4 +243,4 @@ TEST(StepLocalGradientsTest, MobileNetV2NeedsLessAndARematerializedPlanTrainsBit
 }
 
 }  // namespace
-}  // namespace leantrain::graph
+}  // namespace leantrain::passes

@@ -3,7 +3,7 @@
 // the arena planner sees each converted value kept at half its bytes between forward and
 // backward; a small conv model trains 20 steps within 1% of the f32 program's losses; a model
 // whose only converted values are ReLU outputs gets bit-identical gradients.
-#include "train/bf16_storage.h"
+#include "leantrain/passes/bf16_storage.h"
 
 #include <gtest/gtest.h>
 
@@ -27,7 +27,7 @@
 #include "leantrain/train/trainer.h"
 #include "testing/testing.h"
 
-namespace leantrain::train {
+namespace leantrain::passes {
 namespace {
 
 using graph::Graph;
@@ -35,6 +35,9 @@ using graph::KernelChoice;
 using graph::NodeId;
 using graph::Phase;
 using graph::ValueId;
+using train::CompileOptions;
+using train::SGD;
+using train::Trainer;
 
 constexpr int64_t kBatch = 8;
 constexpr int32_t kClasses = 10;
@@ -376,7 +379,9 @@ TEST(Bf16StorageRewriteTest, PlannerKeepsConvertedValuesAtHalfTheirBytesUntilBac
       << "converted " << converted << " f32 bytes, largest " << largest;
 
   // The same through the kernels' scratch (what a Program reserves).
-  const Bf16StorageSavings s = bf16_storage_savings(g);
+  const Bf16StorageSavings s = bf16_storage_savings(g, [](const Graph& x) {
+    return runtime::planned_arena_bytes(x, {.choice = KernelChoice::kFast});
+  });
   EXPECT_EQ(s.converted_values, plan.converted_values());
   EXPECT_EQ(s.converted_f32_bytes, converted);
   EXPECT_EQ(s.arena_bytes_before, t->training_program(kBatch).arena_bytes());
@@ -418,7 +423,7 @@ TEST(Bf16StorageTrainingTest, SmallMobileNetV2GradientsStayWithinOnePercentOfF32
   // ReLU6, depthwise convolutions, residual Adds. From the same weights and batch, one step's
   // parameter gradients: every stored activation is off by at most 2^-8 relative (batch-norm
   // inputs: relative to x - mean when centered, to x when not), so gradients (sums of products
-  // with one rounded factor, through BatchNormalization) stay within the 1% in relative
+  // with one rounded factor, through BatchNormalization) stay within 1% in relative
   // L2 norm over all parameters, however batch normalization's inputs are stored. (This model's
   // 20-step losses are not compared: at batch 8 its f32 training is so ill-conditioned that one
   // step with gradients perturbed by 0.2% moves the next loss by 1%, and the trajectories part
@@ -504,4 +509,4 @@ TEST(Bf16StorageTrainingTest, ReluOutputsInBf16GiveBitIdenticalGradients) {
 }
 
 }  // namespace
-}  // namespace leantrain::train
+}  // namespace leantrain::passes
