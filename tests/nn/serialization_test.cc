@@ -21,7 +21,7 @@ using Json = nlohmann::json;
 // sequential.py, saving/serialization_lib.py and each layer's get_config), not by our writer.
 std::string read_fixture(const std::string& name) {
   const std::filesystem::path path =
-      std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
+      std::filesystem::path(LEANTRAIN_TESTS_DIR) / "nn" / "fixtures" / name;
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "missing fixture " << path;
   std::ostringstream text;

@@ -17,7 +17,7 @@ namespace {
 
 std::string read_fixture(const std::string& name) {
   const std::filesystem::path path =
-      std::filesystem::path(__FILE__).parent_path().parent_path() / "nn" / "fixtures" / name;
+      std::filesystem::path(LEANTRAIN_TESTS_DIR) / "nn" / "fixtures" / name;
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "missing fixture " << path;
   std::ostringstream text;
