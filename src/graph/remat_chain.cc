@@ -13,8 +13,6 @@ namespace {
 
 constexpr int32_t kEnd = std::numeric_limits<int32_t>::max();  // lives past the last node
 
-int64_t bytes_of(const Value& v) { return v.spec.shape.num_elements() * dtype_size(v.spec.dtype); }
-
 bool is_forward_like(Phase p) { return p == Phase::kForward || p == Phase::kLoss; }
 
 // Facts about the whole graph that every stage needs.
@@ -112,7 +110,7 @@ int64_t stage_peak(const Facts& f, const std::vector<NodeId>& nodes, const Survi
       }
       if (sid < 0 && !external) {
         sid = static_cast<int32_t>(storage_bytes.size());
-        storage_bytes.push_back(bytes_of(f.value(out)));
+        storage_bytes.push_back(f.value(out).spec.bytes());
         storage_end.push_back(here);
         live += storage_bytes.back();
       }
@@ -385,7 +383,7 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
         }
       }
     }
-    for (ValueId r : inputs) chain.input_bytes += bytes_of(g.value(r));
+    for (ValueId r : inputs) chain.input_bytes += g.value(r).spec.bytes();
   }
 
   // Gradients crossing stage boundaries: a storage written by the backward of stage p and read
@@ -406,8 +404,8 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
         const int32_t p = f.stage_of_node[static_cast<size_t>(b)];
         const int32_t q = min_reader[static_cast<size_t>(out)];
         if (q < p) {
-          grad_delta[static_cast<size_t>(q)] += bytes_of(g.value(out));
-          grad_delta[static_cast<size_t>(p)] -= bytes_of(g.value(out));
+          grad_delta[static_cast<size_t>(q)] += g.value(out).spec.bytes();
+          grad_delta[static_cast<size_t>(p)] -= g.value(out).spec.bytes();
         }
       }
     }
@@ -440,8 +438,8 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
       }
     }
     kept.insert(outputs.begin(), outputs.end());
-    for (ValueId r : outputs) st.output_bytes += bytes_of(g.value(r));
-    for (ValueId r : kept) st.kept_bytes += bytes_of(g.value(r));
+    for (ValueId r : outputs) st.output_bytes += g.value(r).spec.bytes();
+    for (ValueId r : kept) st.kept_bytes += g.value(r).spec.bytes();
 
     // Temporary peaks of the forward (keeping the output, or all) and of the backward.
     const auto is_output = [&](ValueId v) {
@@ -487,7 +485,7 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
     std::vector<ExternalStorage> externals;
     for (ValueId r : kept) {
       if (first_backward >= 0 && f.last_reader_of_root[static_cast<size_t>(r)] >= first_backward) {
-        externals.push_back({bytes_of(g.value(r)), dies_after(r)});
+        externals.push_back({g.value(r).spec.bytes(), dies_after(r)});
       }
     }
     // The gradients handed in: storages this backward reads that an earlier-running backward
@@ -506,7 +504,7 @@ Chain extract_chain(const Graph& g, const ChainOptions& options) {
     }
     int64_t grads_known = 0;
     for (ValueId r : grads_in) {
-      externals.push_back({bytes_of(g.value(r)), dies_after(r)});
+      externals.push_back({g.value(r).spec.bytes(), dies_after(r)});
       grads_known += externals.back().bytes;
     }
     if (grads_known < st.grad_bytes) externals.push_back({st.grad_bytes - grads_known, -1});

@@ -21,10 +21,6 @@ constexpr const char* kNoLayer = "(loss)";
 
 std::string layer_name(const std::string& layer) { return layer.empty() ? kNoLayer : layer; }
 
-int64_t spec_bytes(const graph::TensorSpec& s) {
-  return s.shape.num_elements() * dtype_size(s.dtype);
-}
-
 StepKind kind_of(const graph::Node& node) {
   if (node.recomputed) return StepKind::kRecomputed;
   switch (node.phase) {
@@ -228,7 +224,7 @@ MemoryProfile profile_memory(const graph::Graph& g, const graph::GraphMemoryPlan
         const graph::Value& value = g.value(v);
         const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
         if (b >= 0 && recomputed.insert(b).second) {
-          at(layer_name(node.layer)).recomputed_bytes += spec_bytes(value.spec);
+          at(layer_name(node.layer)).recomputed_bytes += value.spec.bytes();
         }
       }
     }
@@ -241,14 +237,14 @@ MemoryProfile profile_memory(const graph::Graph& g, const graph::GraphMemoryPlan
           value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
                                  !g.node(value.producer).recomputed);
       if (forward && kept.insert(b).second) {
-        at(layer_name(value.layer)).kept_for_backward_bytes += spec_bytes(value.spec);
+        at(layer_name(value.layer)).kept_for_backward_bytes += value.spec.bytes();
       }
     }
   }
   for (const graph::Value& v : g.values()) {
     if (!graph::is_persistent(v.kind)) continue;
     LayerProfile& l = at(layer_name(v.layer));
-    const int64_t bytes = spec_bytes(v.spec);
+    const int64_t bytes = v.spec.bytes();
     switch (v.kind) {
       case graph::ValueKind::kParameter:
         l.parameter_bytes += bytes;

@@ -88,10 +88,6 @@ void initialize(const nn::Variable& v, float* data, uint64_t seed) {
   }
 }
 
-int64_t spec_bytes(const graph::TensorSpec& s) {
-  return s.shape.num_elements() * dtype_size(s.dtype);
-}
-
 // Bytes of forward tensors (one per planned buffer) that backward nodes read.
 // The step-local tensors the forward pass keeps for the backward pass: read by a backward node
 // or by a recomputation (a checkpoint), and written by the forward pass proper (not by a
@@ -120,7 +116,7 @@ std::vector<ValueId> kept_values(const graph::Graph& g, const graph::GraphMemory
 int64_t kept_for_backward(const runtime::Program& p) {
   int64_t total = 0;
   for (const ValueId v : kept_values(p.graph(), p.plan(), /*with_layer=*/false)) {
-    total += spec_bytes(p.graph().value(v).spec);
+    total += p.graph().value(v).spec.bytes();
   }
   return total;
 }
@@ -1233,7 +1229,7 @@ std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size)
   std::map<std::string, nn::LayerMemory> out;
 
   for (const ValueId v : kept_values(g, plan, /*with_layer=*/true)) {
-    out[g.value(v).layer].kept_for_backward_bytes += spec_bytes(g.value(v).spec);
+    out[g.value(v).layer].kept_for_backward_bytes += g.value(v).spec.bytes();
   }
 
   // Share of the peak: the slots live at the step where the arena's live bytes peak, each
@@ -1270,7 +1266,7 @@ std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size)
     }
   }
   for (const graph::Value& v : g.values()) {
-    if (graph::is_persistent(v.kind) && !v.layer.empty()) at_peak[v.layer] += spec_bytes(v.spec);
+    if (graph::is_persistent(v.kind) && !v.layer.empty()) at_peak[v.layer] += v.spec.bytes();
   }
   for (const auto& [layer, bytes] : at_peak) {
     out[layer].share_of_peak =
