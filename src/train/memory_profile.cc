@@ -81,6 +81,24 @@ std::string row(const std::vector<std::string>& cells, const std::vector<size_t>
 
 }  // namespace
 
+std::vector<ValueId> kept_for_backward(const graph::Graph& g, const graph::GraphMemoryPlan& plan) {
+  std::set<int32_t> buffers;
+  std::vector<ValueId> out;
+  for (const graph::Node& node : g.nodes()) {
+    if (node.phase != graph::Phase::kBackward && !node.recomputed) continue;
+    for (ValueId v : node.inputs) {
+      const graph::Value& value = g.value(v);
+      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+      if (b < 0) continue;  // persistent
+      const bool forward =
+          value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
+                                 !g.node(value.producer).recomputed);
+      if (forward && buffers.insert(b).second) out.push_back(v);
+    }
+  }
+  return out;
+}
+
 const char* step_kind_name(StepKind kind) {
   switch (kind) {
     case StepKind::kForward:
@@ -217,29 +235,19 @@ MemoryProfile profile_memory(const graph::Graph& g, const graph::GraphMemoryPlan
     LayerProfile& l = at(layer_name(node.layer));
     l.scratch_bytes = std::max(l.scratch_bytes, scratch_bytes[n]);
   }
-  std::set<int32_t> kept, recomputed;
+  std::set<int32_t> recomputed;
   for (const graph::Node& node : g.nodes()) {
-    if (node.recomputed) {
-      for (ValueId v : node.outputs) {
-        const graph::Value& value = g.value(v);
-        const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-        if (b >= 0 && recomputed.insert(b).second) {
-          at(layer_name(node.layer)).recomputed_bytes += value.spec.bytes();
-        }
-      }
-    }
-    if (node.phase != graph::Phase::kBackward && !node.recomputed) continue;
-    for (ValueId v : node.inputs) {
+    if (!node.recomputed) continue;
+    for (ValueId v : node.outputs) {
       const graph::Value& value = g.value(v);
       const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-      if (b < 0) continue;  // persistent
-      const bool forward =
-          value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
-                                 !g.node(value.producer).recomputed);
-      if (forward && kept.insert(b).second) {
-        at(layer_name(value.layer)).kept_for_backward_bytes += value.spec.bytes();
+      if (b >= 0 && recomputed.insert(b).second) {
+        at(layer_name(node.layer)).recomputed_bytes += value.spec.bytes();
       }
     }
+  }
+  for (const ValueId v : kept_for_backward(g, plan)) {
+    at(layer_name(g.value(v).layer)).kept_for_backward_bytes += g.value(v).spec.bytes();
   }
   for (const graph::Value& v : g.values()) {
     if (!graph::is_persistent(v.kind)) continue;

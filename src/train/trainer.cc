@@ -22,6 +22,7 @@
 #include "leantrain/memory/process_memory.h"
 #include "leantrain/nn/serialization.h"
 #include "leantrain/runtime/program.h"
+#include "leantrain/train/memory_profile.h"
 #include "leantrain/train/safetensors.h"
 #include "ops/ops.h"
 #include "train/bf16_storage.h"
@@ -88,34 +89,10 @@ void initialize(const nn::Variable& v, float* data, uint64_t seed) {
   }
 }
 
-// Bytes of forward tensors (one per planned buffer) that backward nodes read.
-// The step-local tensors the forward pass keeps for the backward pass: read by a backward node
-// or by a recomputation (a checkpoint), and written by the forward pass proper (not by a
-// recomputation, whose tensors live only during the backward pass) or a graph input. One value
-// per planned buffer (views share their source's), the first in schedule order; with
-// `with_layer`, only values that belong to a layer.
-std::vector<ValueId> kept_values(const graph::Graph& g, const graph::GraphMemoryPlan& plan,
-                                 bool with_layer) {
-  std::set<int32_t> buffers;
-  std::vector<ValueId> out;
-  for (const graph::Node& node : g.nodes()) {
-    if (node.phase != graph::Phase::kBackward && !node.recomputed) continue;
-    for (ValueId v : node.inputs) {
-      const graph::Value& value = g.value(v);
-      if (graph::is_persistent(value.kind) || (with_layer && value.layer.empty())) continue;
-      const bool forward =
-          value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
-                                 !g.node(value.producer).recomputed);
-      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-      if (forward && buffers.insert(b).second) out.push_back(v);
-    }
-  }
-  return out;
-}
-
-int64_t kept_for_backward(const runtime::Program& p) {
+// Bytes of the forward tensors `p` keeps for its backward pass.
+int64_t kept_for_backward_bytes(const runtime::Program& p) {
   int64_t total = 0;
-  for (const ValueId v : kept_values(p.graph(), p.plan(), /*with_layer=*/false)) {
+  for (const ValueId v : kept_for_backward(p.graph(), p.plan())) {
     total += p.graph().value(v).spec.bytes();
   }
   return total;
@@ -1188,7 +1165,7 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
     r.scratch_bytes = std::max(r.scratch_bytes, train.scratch_bytes(n));
   }
   r.step_buffers_bytes = train.plan().sum_of_buffers_bytes();
-  r.kept_for_backward_bytes = kept_for_backward(train);
+  r.kept_for_backward_bytes = kept_for_backward_bytes(train);
   r.pipeline_bytes =
       data::Batcher::bytes_for(train_count) + data::Batcher::bytes_for(validation_count);
   r.micro_batches = k;
@@ -1228,8 +1205,9 @@ std::map<std::string, nn::LayerMemory> Trainer::layer_memory(int64_t batch_size)
   const graph::GraphMemoryPlan& plan = p.plan();
   std::map<std::string, nn::LayerMemory> out;
 
-  for (const ValueId v : kept_values(g, plan, /*with_layer=*/true)) {
-    out[g.value(v).layer].kept_for_backward_bytes += g.value(v).spec.bytes();
+  for (const ValueId v : kept_for_backward(g, plan)) {
+    const graph::Value& value = g.value(v);
+    if (!value.layer.empty()) out[value.layer].kept_for_backward_bytes += value.spec.bytes();
   }
 
   // Share of the peak: the slots live at the step where the arena's live bytes peak, each
