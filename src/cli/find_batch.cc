@@ -96,7 +96,7 @@ Measured measure(const FindBatchArgs& a, int64_t batch, int64_t budget) {
     train::Trainer trainer(model, compile_options(a, model, budget));
     const train::MemoryReport r = trainer.plan(batch);
     m.predicted_bytes = r.persistent_bytes + r.arena_bytes;
-    m.plan = r.plan_name;
+    m.plan = train::plan_kind_name(r.plan_kind);
     m.extra_compute = r.extra_compute_fraction;
     runtime::Program& p = trainer.training_program(batch);
     const std::string input = model.inputs()[0].call().layer->name();
@@ -266,11 +266,10 @@ void run_find_batch(const FindBatchArgs& a) {
   std::printf("\n%8s  %14s  %-18s  %13s  %s\n", "batch", "predicted peak", "plan", "extra compute",
               "fits");
   for (const auto& [b, r] : rows) {
-    std::printf(
-        "%8lld  %14s  %-18s  %13s  %s\n", static_cast<long long>(b),
-        format_iec_bytes(r.predicted_bytes).c_str(), r.plan_name.c_str(),
-        r.plan_name == "rematerialization" ? percent(r.extra_compute_fraction).c_str() : "-",
-        r.fits ? "yes" : "no (smallest plan)");
+    std::printf("%8lld  %14s  %-18s  %13s  %s\n", static_cast<long long>(b),
+                format_iec_bytes(r.predicted_bytes).c_str(), train::plan_kind_name(r.plan_kind),
+                train::recomputes(r.plan_kind) ? percent(r.extra_compute_fraction).c_str() : "-",
+                r.fits ? "yes" : "no (smallest plan)");
   }
   std::printf("Largest batch that fits: %lld%s\n", static_cast<long long>(largest),
               largest == a.max_batch ? " (the --max-batch limit)" : "");
@@ -363,7 +362,7 @@ void run_find_batch(const FindBatchArgs& a) {
     for (const auto& [b, r] : rows) {
       j["search"].push_back({{"batch_size", b},
                              {"fits", r.fits},
-                             {"plan", r.plan_name},
+                             {"plan", train::plan_kind_name(r.plan_kind)},
                              {"predicted_bytes", r.predicted_bytes},
                              {"persistent_bytes", r.persistent_bytes},
                              {"train_arena_bytes", r.train_arena_bytes},

@@ -131,7 +131,7 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
   j["steps"] = history.epochs.empty() ? 0 : history.epochs.back().steps;
   j["batch_end_losses"] = batch_losses.losses();  // per step: the epoch's running mean
   j["predicted_peak_bytes"] = plan.predicted_peak_bytes;
-  j["plan"] = plan.plan_name;
+  j["plan"] = train::plan_kind_name(plan.plan_kind);
   j["extra_compute"] = plan.extra_compute_fraction;
   j["recomputed_stages"] = plan.recomputed_stages;
   j["memory_budget_bytes"] = plan.memory_budget_bytes;
@@ -189,27 +189,21 @@ void write_plot(const std::string& path, const train::History& history) {
   train::write_svg(path, charts);
 }
 
-// The chosen plan under --memory-budget and its explanation without the per-stage table.
+// The chosen plan under --memory-budget and its summary (`leantrain summary` shows the
+// rematerialization report).
 void print_plan(const train::MemoryReport& plan, std::ostream& out) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "Plan under memory budget %s: %s",
-                memory::format_iec_bytes(plan.memory_budget_bytes).c_str(), plan.plan_name.c_str());
+                memory::format_iec_bytes(plan.memory_budget_bytes).c_str(),
+                train::plan_kind_name(plan.plan_kind));
   out << buf;
-  if (plan.plan_name == "rematerialization") {
+  if (train::recomputes(plan.plan_kind)) {
     std::snprintf(buf, sizeof buf, " (%d stages recomputed, extra compute %.1f%%)",
                   plan.recomputed_stages, 100.0 * plan.extra_compute_fraction);
     out << buf;
   }
   out << "\n";
-  size_t start = 0;
-  while (start < plan.plan_explanation.size()) {
-    size_t end = plan.plan_explanation.find('\n', start);
-    if (end == std::string::npos) end = plan.plan_explanation.size();
-    const std::string line = plan.plan_explanation.substr(start, end - start);
-    if (line.starts_with("  stage ")) break;  // the per-stage table: `leantrain summary` shows it
-    out << "  " << line << "\n";
-    start = end + 1;
-  }
+  for (const std::string& line : plan.plan_explanation.summary) out << "  " << line << "\n";
 }
 
 nlohmann::json args_json(const TrainArgs& a) {
@@ -329,7 +323,7 @@ void run_train(const TrainArgs& a) {
   if (plan.memory_budget_bytes > 0) {
     print_plan(plan, std::cout);
   } else if (plan.micro_batches > 1 || a.bf16_storage) {
-    std::cout << plan.plan_explanation;
+    std::cout << plan.plan_explanation.to_string();
   }
 
   // The run directory: arguments, per-epoch metrics, best and last weights (model files),

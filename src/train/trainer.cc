@@ -171,19 +171,19 @@ std::string MemoryReport::to_string() const {
           : 0.0);
   out += buf;
   if (memory_budget_bytes > 0) {
-    std::snprintf(buf, sizeof buf, "  plan: %s (memory budget %s", plan_name.c_str(),
+    std::snprintf(buf, sizeof buf, "  plan: %s (memory budget %s", plan_kind_name(plan_kind),
                   memory::format_iec_bytes(memory_budget_bytes).c_str());
   } else {
-    std::snprintf(buf, sizeof buf, "  plan: %s (no memory budget", plan_name.c_str());
+    std::snprintf(buf, sizeof buf, "  plan: %s (no memory budget", plan_kind_name(plan_kind));
   }
   out += buf;
-  if (plan_name == "rematerialization") {
+  if (recomputes(plan_kind)) {
     std::snprintf(buf, sizeof buf, "; %d stages recomputed, extra compute %.1f%%",
                   recomputed_stages, 100.0 * extra_compute_fraction);
     out += buf;
   }
   out += ")\n";
-  if (plan_name != "keep all" || micro_batches > 1) out += plan_explanation;
+  if (plan_kind != PlanKind::kKeepAll || micro_batches > 1) out += plan_explanation.to_string();
   return out;
 }
 
@@ -560,14 +560,14 @@ runtime::Program& Trainer::program(int mode, int64_t batch_size) {
     } else {
       chosen.batch_size = batch_size;
       chosen.fits = true;
-      chosen.plan_name = options_.bf16_storage ? "bf16 storage" : "keep all";
+      chosen.plan_kind = options_.bf16_storage ? PlanKind::kBf16Storage : PlanKind::kKeepAll;
       chosen.persistent_bytes = store_->total_bytes();
       chosen.train_arena_bytes = chosen.keep_all_train_arena_bytes = p->arena_bytes();
-      chosen.explanation =
+      chosen.explanation.summary = {
           options_.bf16_storage
               ? "bf16 storage: every activation the backward reads is kept, the large ones in "
-                "bf16 between their forward and backward uses (no memory budget)\n"
-              : "keep all: every activation the backward reads is kept (no memory budget)\n";
+                "bf16 between their forward and backward uses (no memory budget)"
+              : "keep all: every activation the backward reads is kept (no memory budget)"};
     }
     training_plans_[batch_size] = chosen;
   }
@@ -612,7 +612,7 @@ BatchPlan Trainer::choose_micro_plan(BatchPlan whole) {
     if (b % k != 0) continue;
     const int64_t rows = b / k;
     BatchPlan r = whole;
-    r.plan_name = "micro-batching";
+    r.plan_kind = PlanKind::kMicroBatching;
     r.micro_batches = static_cast<int>(k);
     r.train_arena_bytes =
         runtime::planned_arena_bytes(build_micro_graph(rows, b), options_.kernels);
@@ -627,19 +627,21 @@ BatchPlan Trainer::choose_micro_plan(BatchPlan whole) {
     if (r.predicted_bytes <= budget) {
       r.fits = true;
       r.min_bytes = 0;
-      r.explanation = internal::str_cat(
-          "micro-batching: no whole-batch plan fits the memory budget ", iec(budget), " (",
-          whole.plan_name, ", the smallest, needs ", iec(whole.min_bytes), "); ", takes,
-          "; the effective batch stays ", b, ", but batch-norm statistics are computed per ",
-          "micro-batch of ", rows, " rows, not over the batch\n",
+      r.explanation.summary = {
+          internal::str_cat("micro-batching: no whole-batch plan fits the memory budget ",
+                            iec(budget), " (", plan_kind_name(whole.plan_kind),
+                            ", the smallest, needs ", iec(whole.min_bytes), "); ", takes,
+                            "; the effective batch stays ", b,
+                            ", but batch-norm statistics are computed per ", "micro-batch of ",
+                            rows, " rows, not over the batch"),
           "keep all: every activation the backward of a micro-batch reads is kept; gradients "
-          "are accumulated over the micro-batches, then one optimizer update\n");
+          "are accumulated over the micro-batches, then one optimizer update"};
       return r;
     }
     if (smallest.micro_batches == 1 || r.predicted_bytes < smallest.predicted_bytes) {
       r.min_bytes = r.predicted_bytes;
-      r.explanation =
-          whole.explanation + "micro-batching does not fit either: the smallest, " + takes + "\n";
+      r.explanation = whole.explanation;
+      r.explanation.summary.push_back("micro-batching does not fit either: the smallest, " + takes);
       smallest = std::move(r);
     }
   }
@@ -686,16 +688,16 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   // 1. Keep everything, when it fits.
   if (budget_bytes == 0 || keep_all <= budget_bytes) {
     r.fits = true;
-    r.plan_name = "keep all";
+    r.plan_kind = PlanKind::kKeepAll;
     r.train_arena_bytes = facts.keep_all_train_arena_bytes;
     r.predicted_bytes = keep_all;
-    r.explanation =
+    r.explanation.summary = {
         budget_bytes == 0
-            ? "keep all: every activation the backward reads is kept (no memory budget)\n"
+            ? "keep all: every activation the backward reads is kept (no memory budget)"
             : internal::str_cat("keep all: every activation the backward reads is kept; ",
                                 "persistent ", iec(persistent), " + arena ",
                                 iec(keep_all - persistent), " = ", iec(keep_all),
-                                " fits the memory budget ", iec(budget_bytes), "\n");
+                                " fits the memory budget ", iec(budget_bytes))};
     if (graph_out != nullptr) *graph_out = std::move(train);
     return r;
   }
@@ -715,16 +717,16 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
       const int64_t total = persistent + std::max(arena, facts.eval_arena_bytes);
       if (total <= budget_bytes) {
         r.fits = true;
-        r.plan_name = "bf16 storage";
+        r.plan_kind = PlanKind::kBf16Storage;
         r.train_arena_bytes = arena;
         r.predicted_bytes = total;
-        r.explanation = internal::str_cat(
+        r.explanation.summary = {internal::str_cat(
             over, "; bf16 storage: ", conversions.converted_values(), " kept activations (",
             iec(conversions.converted_f32_bytes()),
             " in f32) are stored in bf16 between their forward and backward uses: persistent ",
             iec(persistent), " + arena ", iec(total - persistent), " = ", iec(total),
             " fits; no recomputation, gradients approximate (bf16 rounding of what the backward "
-            "reads)\n");
+            "reads)")};
         if (graph_out != nullptr) *graph_out = std::move(bf16);
         return r;
       }
@@ -739,11 +741,11 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kUnimplemented) throw;
     // The graph is not a chain rematerialization handles: keeping everything is the only plan.
-    r.plan_name = "keep all";
+    r.plan_kind = PlanKind::kKeepAll;
     r.train_arena_bytes = facts.keep_all_train_arena_bytes;
     r.predicted_bytes = r.min_bytes = keep_all;
-    r.explanation =
-        internal::str_cat(over, "; rematerialization cannot run this graph: ", e.what(), "\n");
+    r.explanation.summary = {
+        internal::str_cat(over, "; rematerialization cannot run this graph: ", e.what())};
     return r;
   }
   r.chain_stages = static_cast<int32_t>(chain.stages.size());
@@ -771,7 +773,7 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
   }
   if (!fit.schedule.fits) {
     const bool remat_smaller = facts.min_remat_arena_bytes < facts.keep_all_train_arena_bytes;
-    r.plan_name = remat_smaller ? "rematerialization" : "keep all";
+    r.plan_kind = remat_smaller ? PlanKind::kRemat : PlanKind::kKeepAll;
     r.train_arena_bytes =
         remat_smaller ? facts.min_remat_arena_bytes : facts.keep_all_train_arena_bytes;
     r.min_bytes = r.predicted_bytes =
@@ -780,10 +782,12 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
       r.extra_compute_fraction = smallest.extra_fraction();
       r.recomputed_stages = count_recomputed(smallest);
     }
-    r.explanation = internal::str_cat(
-        over, "; no plan fits: the smallest is ", r.plan_name, " at persistent ", iec(persistent),
-        " + arena ", iec(r.min_bytes - persistent), " = ", iec(r.min_bytes), "\n",
-        remat_smaller ? graph::explain_remat(chain, smallest) : std::string());
+    r.explanation = {
+        .summary = {internal::str_cat(over, "; no plan fits: the smallest is ",
+                                      plan_kind_name(r.plan_kind), " at persistent ",
+                                      iec(persistent), " + arena ", iec(r.min_bytes - persistent),
+                                      " = ", iec(r.min_bytes))},
+        .remat_report = remat_smaller ? graph::explain_remat(chain, smallest) : std::string()};
     return r;
   }
   // 3b. With bf16 storage allowed, the kept activations of the rewritten graph in bf16 too: the
@@ -815,24 +819,25 @@ BatchPlan Trainer::choose_whole_batch_plan(int64_t batch_size, int64_t budget_by
     }
   }
   r.fits = true;
-  r.plan_name = with_bf16 ? "bf16 storage + rematerialization" : "rematerialization";
+  r.plan_kind = with_bf16 ? PlanKind::kBf16StorageRemat : PlanKind::kRemat;
   r.train_arena_bytes = fit.arena_bytes;
   r.predicted_bytes = persistent + std::max(fit.arena_bytes, facts.eval_arena_bytes);
   r.extra_compute_fraction = fit.schedule.extra_fraction();
   r.recomputed_stages = count_recomputed(fit.schedule);
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * r.extra_compute_fraction);
-  r.explanation = internal::str_cat(
-      r.plan_name, ": ", over, "; recomputing ", r.recomputed_stages, " of ", r.chain_stages,
-      " stages (extra compute ", pct, ")",
-      with_bf16 ? " and keeping the other activations the backward reads in bf16 (gradients "
-                  "approximate)"
-                : "",
-      " takes persistent ", iec(persistent), " + arena ", iec(r.predicted_bytes - persistent),
-      " = ", iec(r.predicted_bytes),
-      " (the schedule below was solved for the arena's share of the budget, ", iec(arena_budget),
-      with_bf16 ? ", counting kept activations in f32" : "", ")\n",
-      graph::explain_remat(chain, fit.schedule));
+  r.explanation = {
+      .summary = {internal::str_cat(
+          plan_kind_name(r.plan_kind), ": ", over, "; recomputing ", r.recomputed_stages, " of ",
+          r.chain_stages, " stages (extra compute ", pct, ")",
+          with_bf16 ? " and keeping the other activations the backward reads in bf16 (gradients "
+                      "approximate)"
+                    : "",
+          " takes persistent ", iec(persistent), " + arena ", iec(r.predicted_bytes - persistent),
+          " = ", iec(r.predicted_bytes),
+          " (the schedule below was solved for the arena's share of the budget, ",
+          iec(arena_budget), with_bf16 ? ", counting kept activations in f32" : "", ")")},
+      .remat_report = graph::explain_remat(chain, fit.schedule)};
   if (graph_out != nullptr) *graph_out = std::move(fit.graph);
   return r;
 }
@@ -882,8 +887,8 @@ Error Trainer::out_of_budget(const BatchPlan& plan) {
       "memory budget ", iec(budget), ": batch ", plan.batch_size, " needs ", iec(plan.min_bytes),
       " with its smallest plan (persistent ", iec(plan.persistent_bytes), " + arena ",
       iec(plan.min_bytes - plan.persistent_bytes), " ",
-      plan.plan_name == "rematerialization" ? "with rematerialization"
-      : plan.plan_name == "micro-batching"
+      recomputes(plan.plan_kind) ? "with rematerialization"
+      : plan.plan_kind == PlanKind::kMicroBatching
           ? internal::str_cat("in ", plan.micro_batches, " micro-batches of ",
                               plan.batch_size / plan.micro_batches, " rows")
           : "keeping everything",
@@ -1062,16 +1067,16 @@ void Trainer::compile_micro_step(int64_t batch_rows) {
     chosen.batch_size = batch_rows;
     chosen.budget_bytes = options_.memory_budget_bytes;
     chosen.fits = true;
-    chosen.plan_name = "keep all";
+    chosen.plan_kind = PlanKind::kKeepAll;
     chosen.micro_batches = k;
     chosen.persistent_bytes = store_->total_bytes();
     chosen.train_arena_bytes = chosen.keep_all_train_arena_bytes = p.arena_bytes();
-    chosen.explanation = internal::str_cat(
-        "micro-batching: ", k, " micro-batches of ", first_rows,
-        batch_rows % k == 0 ? "" : " (the last one smaller)",
-        "; batch-norm statistics are computed per micro-batch\n",
+    chosen.explanation.summary = {
+        internal::str_cat("micro-batching: ", k, " micro-batches of ", first_rows,
+                          batch_rows % k == 0 ? "" : " (the last one smaller)",
+                          "; batch-norm statistics are computed per micro-batch"),
         "keep all: every activation the backward of a micro-batch reads is kept; gradients are "
-        "accumulated over the micro-batches, then one optimizer update\n");
+        "accumulated over the micro-batches, then one optimizer update"};
   }
   training_plans_[batch_rows] = chosen;
 }
@@ -1175,7 +1180,7 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
       r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.staging_bytes + r.runtime_bytes;
   const BatchPlan& chosen = training_plans_.at(batch_size);
   r.memory_budget_bytes = options_.memory_budget_bytes;
-  r.plan_name = chosen.plan_name;
+  r.plan_kind = chosen.plan_kind;
   r.extra_compute_fraction = chosen.extra_compute_fraction;
   r.recomputed_stages = chosen.recomputed_stages;
   r.plan_explanation = chosen.explanation;
