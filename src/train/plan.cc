@@ -1,4 +1,4 @@
-#include "leantrain/train/trainer.h"
+#include "leantrain/train/plan.h"
 
 namespace leantrain::train {
 
