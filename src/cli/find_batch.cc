@@ -97,7 +97,7 @@ Measured measure(const FindBatchArgs& a, int64_t batch, int64_t budget) {
     train::Trainer trainer(model, compile_options(a, model, budget));
     const train::MemoryReport r = trainer.plan(batch);
     m.predicted_bytes = r.persistent_bytes + r.arena_bytes;
-    m.plan = r.plan_name;
+    m.plan = train::plan_kind_name(r.plan_kind);
     m.extra_compute = r.extra_compute_fraction;
     runtime::Program& p = trainer.training_program(batch);
     const std::string input = model.inputs()[0].call().layer->name();
@@ -182,7 +182,8 @@ std::string percent(double fraction) {
   return buf;
 }
 
-void run_find_batch(const FindBatchArgs& a) {
+// Checks the flags and returns the memory budget in bytes.
+int64_t checked_budget(const FindBatchArgs& a) {
   LT_CHECK(!a.memory_budget.empty(), kInvalidArgument,
            "find-batch needs --memory-budget, e.g. 512MiB");
   LT_CHECK(a.candidates >= 1, kInvalidArgument, "--candidates must be >= 1, got ", a.candidates);
@@ -193,23 +194,13 @@ void run_find_batch(const FindBatchArgs& a) {
   const int64_t budget = memory::parse_bytes(a.memory_budget);
   LT_CHECK(budget > 0, kInvalidArgument, "--memory-budget must be positive, got '", a.memory_budget,
            "'");
-  const int64_t engine_bytes = runtime::start_engine(a.threads);
-  if (a.measure_batch > 0) {  // a measuring child: one JSON line
-    const Measured m = measure(a, a.measure_batch, budget);
-    std::cout << nlohmann::json{{"measured", m.measured_bytes},
-                                {"predicted", m.predicted_bytes},
-                                {"images_per_second", m.images_per_second},
-                                {"plan", m.plan},
-                                {"extra_compute", m.extra_compute}}
-                     .dump()
-              << "\n";
-    return;
-  }
-  std::cout << "Engine started with " << a.threads << " threads (+"
-            << memory::readable_bytes(engine_bytes) << " resident)\n";
+  return budget;
+}
 
-  // 0. What the plan does not count (the model's objects, graphs, kernel objects and their
-  // code): measured at batch 1, the smallest build, and kept out of the plans' share.
+// 0. What the plan does not count (the model's objects, graphs, kernel objects and their code):
+// measured at batch 1, the smallest build, and kept out of the plans' share (--unplanned auto),
+// or as given.
+int64_t unplanned_bytes(const FindBatchArgs& a, int64_t budget) {
   int64_t unplanned = 0;
   if (a.unplanned == "auto") {
     std::cout << "Measuring what the plan does not count at batch 1, each in a fresh process\n";
@@ -234,62 +225,75 @@ void run_find_batch(const FindBatchArgs& a) {
   } else {
     unplanned = memory::parse_bytes(a.unplanned);
   }
-  const int64_t plan_budget = budget - unplanned;
-  LT_CHECK(plan_budget > 0, kOutOfBudget, "memory budget ", format_iec_bytes(budget),
-           ": the memory the plan does not count (", format_iec_bytes(unplanned),
-           ") takes all of it");
+  return unplanned;
+}
 
-  // 1. The analytic search: powers of two up to the first that does not fit, then the exact
-  // largest by bisection. Nothing is reserved, no step runs.
+// The analytic search's plans by batch size, and the largest batch that fits.
+struct SearchResult {
   std::map<int64_t, train::BatchPlan> rows;
   int64_t largest = 0;
-  std::string model_name;
-  {
-    const nn::Model model = make_model(a);
-    model_name = model.name();
-    train::Trainer search(model, compile_options(a, model, plan_budget));
-    std::cout << "Searching batch sizes for model '" << model.name() << "' ("
-              << model.input_shape().to_string() << ", " << a.classes << " classes): plans within "
-              << format_iec_bytes(plan_budget) << " (persistent block "
-              << format_iec_bytes(search.store().total_bytes()) << " + step arena) = memory budget "
-              << format_iec_bytes(budget) << " - unplanned " << format_iec_bytes(unplanned) << "\n";
-    for (int64_t b = 1;; b = std::min(b * 2, a.max_batch)) {
-      rows[b] = search.plan_for_budget(b, plan_budget);
-      if (!rows[b].fits || b == a.max_batch) break;
-    }
-    // Throws Error(kOutOfBudget) naming what batch 1 needs when nothing fits.
-    largest = search.find_batch_size(a.max_batch);
-    rows[largest] = search.plan_for_budget(largest, plan_budget);
-    if (largest < a.max_batch) {
-      rows[largest + 1] = search.plan_for_budget(largest + 1, plan_budget);
-    }
+};
+
+// 1. The analytic search: powers of two up to the first that does not fit, then the exact
+// largest by bisection. Nothing is reserved, no step runs.
+SearchResult search_batches(const FindBatchArgs& a, int64_t plan_budget, int64_t budget,
+                            int64_t unplanned) {
+  SearchResult result;
+  std::map<int64_t, train::BatchPlan>& rows = result.rows;
+  const nn::Model model = make_model(a);
+  train::Trainer search(model, compile_options(a, model, plan_budget));
+  std::cout << "Searching batch sizes for model '" << model.name() << "' ("
+            << model.input_shape().to_string() << ", " << a.classes << " classes): plans within "
+            << format_iec_bytes(plan_budget) << " (persistent block "
+            << format_iec_bytes(search.store().total_bytes()) << " + step arena) = memory budget "
+            << format_iec_bytes(budget) << " - unplanned " << format_iec_bytes(unplanned) << "\n";
+  for (int64_t b = 1;; b = std::min(b * 2, a.max_batch)) {
+    rows[b] = search.plan_for_budget(b, plan_budget);
+    if (!rows[b].fits || b == a.max_batch) break;
   }
+  // Throws Error(kOutOfBudget) naming what batch 1 needs when nothing fits.
+  result.largest = search.find_batch_size(a.max_batch);
+  rows[result.largest] = search.plan_for_budget(result.largest, plan_budget);
+  if (result.largest < a.max_batch) {
+    rows[result.largest + 1] = search.plan_for_budget(result.largest + 1, plan_budget);
+  }
+  return result;
+}
+
+void print_search(const SearchResult& search, int64_t max_batch) {
   std::printf("\n%8s  %14s  %-18s  %13s  %s\n", "batch", "predicted peak", "plan", "extra compute",
               "fits");
-  for (const auto& [b, r] : rows) {
-    std::printf(
-        "%8lld  %14s  %-18s  %13s  %s\n", static_cast<long long>(b),
-        format_iec_bytes(r.predicted_bytes).c_str(), r.plan_name.c_str(),
-        r.plan_name == "rematerialization" ? percent(r.extra_compute_fraction).c_str() : "-",
-        r.fits ? "yes" : "no (smallest plan)");
+  for (const auto& [b, r] : search.rows) {
+    std::printf("%8lld  %14s  %-18s  %13s  %s\n", static_cast<long long>(b),
+                format_iec_bytes(r.predicted_bytes).c_str(), train::plan_kind_name(r.plan_kind),
+                train::recomputes(r.plan_kind) ? percent(r.extra_compute_fraction).c_str() : "-",
+                r.fits ? "yes" : "no (smallest plan)");
   }
-  std::printf("Largest batch that fits: %lld%s\n", static_cast<long long>(largest),
-              largest == a.max_batch ? " (the --max-batch limit)" : "");
+  std::printf("Largest batch that fits: %lld%s\n", static_cast<long long>(search.largest),
+              search.largest == max_batch ? " (the --max-batch limit)" : "");
+}
 
-  // 2. Candidates: the largest and the powers of two below it, measured largest first.
+// 2. Candidates: the largest and the powers of two below it, largest first.
+std::vector<int64_t> candidate_batches(int64_t largest, int count) {
   std::vector<int64_t> candidates{largest};
   int64_t power = 1;
   while (power * 2 <= largest) power *= 2;
   if (power == largest) power /= 2;
-  for (; power >= 1 && static_cast<int>(candidates.size()) < a.candidates; power /= 2) {
+  for (; power >= 1 && static_cast<int>(candidates.size()) < count; power /= 2) {
     candidates.push_back(power);
   }
+  return candidates;
+}
+
+// Each candidate measured in a fresh process, printed against the whole budget. Each run plans
+// under what the search planned with, so that it runs the plan in the table.
+std::vector<Measured> measure_candidates(const FindBatchArgs& a,
+                                         const std::vector<int64_t>& candidates,
+                                         int64_t plan_budget, int64_t budget) {
   std::cout << "\nMeasuring " << candidates.size() << " candidate(s), each in a fresh process, "
             << a.steps << " steps on seeded random data (the first untimed)\n";
   std::fflush(stdout);
   std::vector<Measured> measured;
-  // Each run plans under what the search planned with, so that it runs the plan in the table;
-  // its measured peak is then held against the whole budget.
   for (const int64_t b : candidates) measured.push_back(measure_fresh(a, b, plan_budget));
   std::printf("%8s  %14s  %14s  %9s  %12s  %s\n", "batch", "predicted peak", "measured peak",
               "vs budget", "images/s", "plan");
@@ -300,6 +304,119 @@ void run_find_batch(const FindBatchArgs& a) {
         100.0 * static_cast<double>(m.measured_bytes - budget) / static_cast<double>(budget),
         m.images_per_second, m.plan.c_str());
   }
+  return measured;
+}
+
+// --out: memory (predicted, measured, the budget and its plans' share) and images/s against
+// batch size.
+void write_plot(const FindBatchArgs& a, const SearchResult& search,
+                const std::vector<Measured>& measured, int64_t budget, int64_t plan_budget,
+                int64_t unplanned) {
+  const std::map<int64_t, train::BatchPlan>& rows = search.rows;
+  const int64_t largest = search.largest;
+  train::Chart memory_chart{.title = "memory against batch size",
+                            .x_label = "batch size",
+                            .y_label = "bytes",
+                            .y_from_zero = true};
+  train::Series predicted{.name = "predicted peak"}, limit{.name = "budget", .dashed = true};
+  for (const auto& [b, r] : rows) {
+    predicted.x.push_back(static_cast<double>(b));
+    predicted.y.push_back(static_cast<double>(r.predicted_bytes));
+  }
+  limit.x = {predicted.x.front(), predicted.x.back()};
+  limit.y = {static_cast<double>(budget), static_cast<double>(budget)};
+  train::Series measured_series{.name = "measured peak"};
+  train::Chart speed_chart{.title = "throughput against batch size",
+                           .x_label = "batch size",
+                           .y_label = "images/s",
+                           .y_from_zero = true};
+  train::Series speed{.name = "images/s (measured)"};
+  std::vector<Measured> by_batch = measured;
+  std::sort(by_batch.begin(), by_batch.end(),
+            [](const Measured& l, const Measured& r) { return l.batch < r.batch; });
+  for (const Measured& m : by_batch) {
+    measured_series.x.push_back(static_cast<double>(m.batch));
+    measured_series.y.push_back(static_cast<double>(m.measured_bytes));
+    speed.x.push_back(static_cast<double>(m.batch));
+    speed.y.push_back(m.images_per_second);
+  }
+  train::Series plan_limit{.name = "budget - unplanned", .dashed = true};
+  plan_limit.x = limit.x;
+  plan_limit.y = {static_cast<double>(plan_budget), static_cast<double>(plan_budget)};
+  memory_chart.series = {predicted, measured_series, limit};
+  if (unplanned > 0) memory_chart.series.push_back(plan_limit);
+  memory_chart.markers.push_back({static_cast<double>(largest),
+                                  "largest fit " + std::to_string(largest),
+                                  static_cast<double>(rows.at(largest).predicted_bytes)});
+  speed_chart.series = {speed};
+  const std::vector<train::Chart> charts{memory_chart, speed_chart};
+  train::write_svg(a.out, charts);
+  std::cout << "Plot written to " << a.out << "\n";
+}
+
+// --report: the search and the measurements as JSON.
+void write_report(const FindBatchArgs& a, const SearchResult& search,
+                  const std::vector<Measured>& measured, int64_t budget, int64_t unplanned,
+                  int64_t plan_budget, int64_t engine_bytes, bool pass) {
+  nlohmann::json j;
+  j["model"] = a.model;
+  j["input"] = a.input;
+  j["classes"] = a.classes;
+  j["optimizer"] = a.optimizer;
+  j["threads"] = a.threads;
+  j["memory_budget_bytes"] = budget;
+  j["unplanned_bytes"] = unplanned;
+  j["plan_budget_bytes"] = plan_budget;
+  j["engine_start_bytes"] = engine_bytes;
+  for (const auto& [b, r] : search.rows) {
+    j["search"].push_back({{"batch_size", b},
+                           {"fits", r.fits},
+                           {"plan", train::plan_kind_name(r.plan_kind)},
+                           {"predicted_bytes", r.predicted_bytes},
+                           {"persistent_bytes", r.persistent_bytes},
+                           {"train_arena_bytes", r.train_arena_bytes},
+                           {"eval_arena_bytes", r.eval_arena_bytes},
+                           {"extra_compute", r.extra_compute_fraction}});
+  }
+  for (const Measured& m : measured) {
+    j["candidates"].push_back({{"batch_size", m.batch},
+                               {"plan", m.plan},
+                               {"extra_compute", m.extra_compute},
+                               {"predicted_bytes", m.predicted_bytes},
+                               {"measured_peak_bytes", m.measured_bytes},
+                               {"images_per_second", m.images_per_second}});
+  }
+  j["largest_batch_size"] = search.largest;
+  j["pass"] = pass;
+  write_file_atomically(a.report, j.dump(2) + "\n");
+  std::cout << "Report written to " << a.report << "\n";
+}
+
+void run_find_batch(const FindBatchArgs& a) {
+  const int64_t budget = checked_budget(a);
+  const int64_t engine_bytes = runtime::start_engine(a.threads);
+  if (a.measure_batch > 0) {  // a measuring child: one JSON line
+    const Measured m = measure(a, a.measure_batch, budget);
+    std::cout << nlohmann::json{{"measured", m.measured_bytes},
+                                {"predicted", m.predicted_bytes},
+                                {"images_per_second", m.images_per_second},
+                                {"plan", m.plan},
+                                {"extra_compute", m.extra_compute}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << "Engine started with " << a.threads << " threads (+"
+            << memory::readable_bytes(engine_bytes) << " resident)\n";
+  const int64_t unplanned = unplanned_bytes(a, budget);
+  const int64_t plan_budget = budget - unplanned;
+  LT_CHECK(plan_budget > 0, kOutOfBudget, "memory budget ", format_iec_bytes(budget),
+           ": the memory the plan does not count (", format_iec_bytes(unplanned),
+           ") takes all of it");
+  const SearchResult search = search_batches(a, plan_budget, budget, unplanned);
+  print_search(search, a.max_batch);
+  const std::vector<Measured> measured =
+      measure_candidates(a, candidate_batches(search.largest, a.candidates), plan_budget, budget);
   const Measured& winner = measured.front();
   const bool pass = winner.measured_bytes <= budget;
   std::printf(
@@ -309,80 +426,9 @@ void run_find_batch(const FindBatchArgs& a) {
       pass ? "PASS" : "FAIL", static_cast<long long>(winner.batch),
       format_iec_bytes(winner.measured_bytes).c_str(), pass ? "is within" : "exceeds",
       format_iec_bytes(budget).c_str(), format_iec_bytes(winner.predicted_bytes).c_str());
-
-  if (!a.out.empty()) {
-    train::Chart memory_chart{.title = "memory against batch size",
-                              .x_label = "batch size",
-                              .y_label = "bytes",
-                              .y_from_zero = true};
-    train::Series predicted{.name = "predicted peak"}, limit{.name = "budget", .dashed = true};
-    for (const auto& [b, r] : rows) {
-      predicted.x.push_back(static_cast<double>(b));
-      predicted.y.push_back(static_cast<double>(r.predicted_bytes));
-    }
-    limit.x = {predicted.x.front(), predicted.x.back()};
-    limit.y = {static_cast<double>(budget), static_cast<double>(budget)};
-    train::Series measured_series{.name = "measured peak"};
-    train::Chart speed_chart{.title = "throughput against batch size",
-                             .x_label = "batch size",
-                             .y_label = "images/s",
-                             .y_from_zero = true};
-    train::Series speed{.name = "images/s (measured)"};
-    std::vector<Measured> by_batch = measured;
-    std::sort(by_batch.begin(), by_batch.end(),
-              [](const Measured& l, const Measured& r) { return l.batch < r.batch; });
-    for (const Measured& m : by_batch) {
-      measured_series.x.push_back(static_cast<double>(m.batch));
-      measured_series.y.push_back(static_cast<double>(m.measured_bytes));
-      speed.x.push_back(static_cast<double>(m.batch));
-      speed.y.push_back(m.images_per_second);
-    }
-    train::Series plan_limit{.name = "budget - unplanned", .dashed = true};
-    plan_limit.x = limit.x;
-    plan_limit.y = {static_cast<double>(plan_budget), static_cast<double>(plan_budget)};
-    memory_chart.series = {predicted, measured_series, limit};
-    if (unplanned > 0) memory_chart.series.push_back(plan_limit);
-    memory_chart.markers.push_back({static_cast<double>(largest),
-                                    "largest fit " + std::to_string(largest),
-                                    static_cast<double>(rows.at(largest).predicted_bytes)});
-    speed_chart.series = {speed};
-    const std::vector<train::Chart> charts{memory_chart, speed_chart};
-    train::write_svg(a.out, charts);
-    std::cout << "Plot written to " << a.out << "\n";
-  }
+  if (!a.out.empty()) write_plot(a, search, measured, budget, plan_budget, unplanned);
   if (!a.report.empty()) {
-    nlohmann::json j;
-    j["model"] = a.model;
-    j["input"] = a.input;
-    j["classes"] = a.classes;
-    j["optimizer"] = a.optimizer;
-    j["threads"] = a.threads;
-    j["memory_budget_bytes"] = budget;
-    j["unplanned_bytes"] = unplanned;
-    j["plan_budget_bytes"] = plan_budget;
-    j["engine_start_bytes"] = engine_bytes;
-    for (const auto& [b, r] : rows) {
-      j["search"].push_back({{"batch_size", b},
-                             {"fits", r.fits},
-                             {"plan", r.plan_name},
-                             {"predicted_bytes", r.predicted_bytes},
-                             {"persistent_bytes", r.persistent_bytes},
-                             {"train_arena_bytes", r.train_arena_bytes},
-                             {"eval_arena_bytes", r.eval_arena_bytes},
-                             {"extra_compute", r.extra_compute_fraction}});
-    }
-    for (const Measured& m : measured) {
-      j["candidates"].push_back({{"batch_size", m.batch},
-                                 {"plan", m.plan},
-                                 {"extra_compute", m.extra_compute},
-                                 {"predicted_bytes", m.predicted_bytes},
-                                 {"measured_peak_bytes", m.measured_bytes},
-                                 {"images_per_second", m.images_per_second}});
-    }
-    j["largest_batch_size"] = largest;
-    j["pass"] = pass;
-    write_file_atomically(a.report, j.dump(2) + "\n");
-    std::cout << "Report written to " << a.report << "\n";
+    write_report(a, search, measured, budget, unplanned, plan_budget, engine_bytes, pass);
   }
   LT_CHECK(pass, kOutOfBudget, "find-batch: batch ", winner.batch, " measured a peak of ",
            format_iec_bytes(winner.measured_bytes), ", over the memory budget ",

@@ -59,8 +59,9 @@ train::MemoryProfile profile_of(const nn::Model& model, const ProfileArgs& a,
   runtime::Program& program = trainer.training_program(a.batch_size);
   if (!a.memory_budget.empty()) {
     const train::MemoryReport r = trainer.plan(a.batch_size);
-    std::cout << "Plan under memory budget " << a.memory_budget << ": " << r.plan_name;
-    if (r.plan_name == "rematerialization") {
+    std::cout << "Plan under memory budget " << a.memory_budget << ": "
+              << train::plan_kind_name(r.plan_kind);
+    if (train::recomputes(r.plan_kind)) {
       std::cout << " (" << r.recomputed_stages << " stages recomputed, +"
                 << static_cast<int>(100 * r.extra_compute_fraction + 0.5) << "% compute)";
     }

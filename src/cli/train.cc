@@ -132,7 +132,7 @@ void write_report(const std::string& path, const TrainArgs& a, const train::Hist
   j["steps"] = history.epochs.empty() ? 0 : history.epochs.back().steps;
   j["batch_end_losses"] = batch_losses.losses();  // per step: the epoch's running mean
   j["predicted_peak_bytes"] = plan.predicted_peak_bytes;
-  j["plan"] = plan.plan_name;
+  j["plan"] = train::plan_kind_name(plan.plan_kind);
   j["extra_compute"] = plan.extra_compute_fraction;
   j["recomputed_stages"] = plan.recomputed_stages;
   j["memory_budget_bytes"] = plan.memory_budget_bytes;
@@ -192,27 +192,21 @@ void write_plot(const std::string& path, const train::History& history) {
   train::write_svg(path, charts);
 }
 
-// The chosen plan under --memory-budget and its explanation without the per-stage table.
+// The chosen plan under --memory-budget and its summary (`leantrain summary` shows the
+// rematerialization report).
 void print_plan(const train::MemoryReport& plan, std::ostream& out) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "Plan under memory budget %s: %s",
-                memory::format_iec_bytes(plan.memory_budget_bytes).c_str(), plan.plan_name.c_str());
+                memory::format_iec_bytes(plan.memory_budget_bytes).c_str(),
+                train::plan_kind_name(plan.plan_kind));
   out << buf;
-  if (plan.plan_name == "rematerialization") {
+  if (train::recomputes(plan.plan_kind)) {
     std::snprintf(buf, sizeof buf, " (%d stages recomputed, extra compute %.1f%%)",
                   plan.recomputed_stages, 100.0 * plan.extra_compute_fraction);
     out << buf;
   }
   out << "\n";
-  size_t start = 0;
-  while (start < plan.plan_explanation.size()) {
-    size_t end = plan.plan_explanation.find('\n', start);
-    if (end == std::string::npos) end = plan.plan_explanation.size();
-    const std::string line = plan.plan_explanation.substr(start, end - start);
-    if (line.starts_with("  stage ")) break;  // the per-stage table: `leantrain summary` shows it
-    out << "  " << line << "\n";
-    start = end + 1;
-  }
+  for (const std::string& line : plan.plan_explanation.summary) out << "  " << line << "\n";
 }
 
 nlohmann::json args_json(const TrainArgs& a) {
@@ -246,10 +240,8 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"bf16_storage", a.bf16_storage}};
 }
 
-void run_train(const TrainArgs& a) {
-  const int64_t engine_bytes = runtime::start_engine(a.threads);
-  const InputData in = load_input_data(a.data, std::cout);
-  const int64_t batch_size = a.data.batch_size;
+// What was loaded: counts and shapes, and how it is held.
+void print_input(const InputData& in) {
   if (in.images.has_value()) {
     const data::TrainTest& ds = *in.images;
     std::cout << in.description << ": " << ds.train.count << " training and " << ds.test.count
@@ -260,16 +252,11 @@ void run_train(const TrainArgs& a) {
     std::cout << in.description << ": " << in.image_shape.to_string() << " images, " << in.classes
               << " classes, streamed: " << in.train->describe() << "\n";
   }
-  std::cout << "Engine started with " << a.threads << " threads (+"
-            << memory::readable_bytes(engine_bytes)
-            << " resident: oneDNN code and shared kernels, the same for every model)\n";
-  // Measured peak = peak resident set after this point minus the resident set now.
-  const int64_t baseline = memory::current_rss_bytes();
-  const bool reset = memory::reset_peak_rss();
-  const nn::Model model = make_model(a, in.image_shape, in.classes);
-  LT_CHECK(a.kernels == "fast" || a.kernels == "reference", kInvalidArgument,
-           "--kernels must be fast or reference, got '", a.kernels, "'");
-  LT_CHECK(a.steps >= 0, kInvalidArgument, "--steps must be >= 0, got ", a.steps);
+}
+
+// The optimizer of --optimizer with the learning-rate schedule of --lr-schedule over the run.
+train::Optimizer make_scheduled_optimizer(const TrainArgs& a, const InputData& in) {
+  const int64_t batch_size = a.data.batch_size;
   train::Optimizer optimizer = make_optimizer(a);
   int64_t steps_per_epoch =
       in.train_count > 0 ? (in.train_count + batch_size - 1) / batch_size : a.steps_per_epoch;
@@ -286,41 +273,31 @@ void run_train(const TrainArgs& a) {
     LT_CHECK(a.lr_schedule == "constant", kInvalidArgument,
              "--lr-schedule must be constant or cosine, got '", a.lr_schedule, "'");
   }
-  // --memory-budget covers the input pipeline's buffers too (known from the data): they come off
-  // what the Trainer may plan with.
-  int64_t budget = 0;
-  if (!a.memory_budget.empty()) {
-    const int64_t pipeline =
-        in.images.has_value() ? data::Batcher::bytes_for(in.images->train.count) +
-                                    data::Batcher::bytes_for(in.images->test.count)
-                              : std::max<int64_t>(0, in.train->max_buffered_bytes()) +
-                                    (in.validation.has_value()
-                                         ? std::max<int64_t>(0, in.validation->max_buffered_bytes())
-                                         : 0);
-    const int64_t whole = memory::parse_bytes(a.memory_budget);
-    LT_CHECK(whole > pipeline, kOutOfBudget, "--memory-budget ", a.memory_budget,
-             " leaves nothing for the model: the input pipeline's buffers alone take ",
-             memory::format_iec_bytes(pipeline));
-    budget = whole - pipeline;
-  }
-  train::Trainer trainer(
-      model, {.optimizer = optimizer,
-              .loss = make_loss(model),
-              .seed = a.data.seed,
-              .kernels = {.choice = a.kernels == "fast" ? graph::KernelChoice::kFast
-                                                        : graph::KernelChoice::kReference,
-                          .conv_weights = parse_conv_weights_layout(a.conv_weights),
-                          .dense = parse_dense_impl(a.dense_impl)},
-              .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
-                            .limit_bytes =
-                                a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
-              .memory_budget_bytes = budget,
-              .bf16_storage = a.bf16_storage,
-              .micro_batches = parse_micro_batches(a.micro_batches)});
-  const train::MemoryReport plan =
-      in.images.has_value()
-          ? trainer.plan(batch_size, in.images->train.count, in.images->test.count)
-          : trainer.plan(*in.train, in.validation.has_value() ? &*in.validation : nullptr);
+  return optimizer;
+}
+
+// The Trainer's memory budget: --memory-budget without the input pipeline's buffers (known from
+// the data), which it covers too; 0 without one.
+int64_t trainer_budget(const TrainArgs& a, const InputData& in) {
+  if (a.memory_budget.empty()) return 0;
+  const int64_t pipeline =
+      in.images.has_value() ? data::Batcher::bytes_for(in.images->train.count) +
+                                  data::Batcher::bytes_for(in.images->test.count)
+                            : std::max<int64_t>(0, in.train->max_buffered_bytes()) +
+                                  (in.validation.has_value()
+                                       ? std::max<int64_t>(0, in.validation->max_buffered_bytes())
+                                       : 0);
+  const int64_t whole = memory::parse_bytes(a.memory_budget);
+  LT_CHECK(whole > pipeline, kOutOfBudget, "--memory-budget ", a.memory_budget,
+           " leaves nothing for the model: the input pipeline's buffers alone take ",
+           memory::format_iec_bytes(pipeline));
+  return whole - pipeline;
+}
+
+// The model, its predicted peak memory and, under a budget (or when micro-batching or bf16
+// storage shape the training step), the plan.
+void print_memory_plan(const TrainArgs& a, const nn::Model& model, const train::Trainer& trainer,
+                       const train::MemoryReport& plan) {
   std::cout << "Model '" << model.name() << "': " << model.count_params(true) << " parameters; "
             << trainer.store().names().size() << " persistent tensors; optimizer "
             << make_optimizer(a).name() << "\n"
@@ -336,25 +313,30 @@ void run_train(const TrainArgs& a) {
   if (plan.memory_budget_bytes > 0) {
     print_plan(plan, std::cout);
   } else if (plan.micro_batches > 1 || a.bf16_storage) {
-    std::cout << plan.plan_explanation;
+    std::cout << plan.plan_explanation.to_string();
   }
+}
 
-  // The run directory: arguments, per-epoch metrics, best and last weights (model files),
-  // a plot of loss and accuracy.
-  std::string run;
+// The fit's callbacks: the run directory's (arguments, per-epoch metrics, best and last weights
+// as model files; its path in *run, created here), early stopping, the step limit and
+// `batch_losses`.
+std::vector<train::CallbackPtr> make_callbacks(const TrainArgs& a, const InputData& in,
+                                               const nn::Model& model,
+                                               const std::shared_ptr<BatchLossLog>& batch_losses,
+                                               std::string* run) {
   std::vector<train::CallbackPtr> callbacks;
   const std::string monitor = in.has_validation() ? "val_accuracy" : "accuracy";
   if (!a.project.empty()) {
-    run = make_run_dir(a.project, a.name);
-    std::filesystem::create_directories(run + "/weights");
-    write_file_atomically(run + "/args.json", args_json(a).dump(2) + "\n");
-    write_file_atomically(run + "/model.json", nn::to_json(model) + "\n");
-    callbacks.push_back(train::CSVLogger({.filename = run + "/metrics.csv"}));
-    callbacks.push_back(train::ModelCheckpoint({.filepath = run + "/weights/best.safetensors",
+    *run = make_run_dir(a.project, a.name);
+    std::filesystem::create_directories(*run + "/weights");
+    write_file_atomically(*run + "/args.json", args_json(a).dump(2) + "\n");
+    write_file_atomically(*run + "/model.json", nn::to_json(model) + "\n");
+    callbacks.push_back(train::CSVLogger({.filename = *run + "/metrics.csv"}));
+    callbacks.push_back(train::ModelCheckpoint({.filepath = *run + "/weights/best.safetensors",
                                                 .monitor = monitor,
                                                 .save_best_only = true}));
-    callbacks.push_back(train::ModelCheckpoint({.filepath = run + "/weights/last.safetensors"}));
-    std::cout << "Run directory: " << run << "\n";
+    callbacks.push_back(train::ModelCheckpoint({.filepath = *run + "/weights/last.safetensors"}));
+    std::cout << "Run directory: " << *run << "\n";
   }
   if (a.patience > 0) {
     LT_CHECK(in.has_validation(), kInvalidArgument,
@@ -363,23 +345,30 @@ void run_train(const TrainArgs& a) {
         train::EarlyStopping({.patience = a.patience, .restore_best_weights = true}));
   }
   if (a.steps > 0) callbacks.push_back(std::make_shared<StopAfterSteps>(a.steps));
-  const auto batch_losses = std::make_shared<BatchLossLog>();
   callbacks.push_back(batch_losses);
+  return callbacks;
+}
+
+// Fits over the loaded data, validating on its held-out part when there is one.
+train::History fit(train::Trainer& trainer, const TrainArgs& a, const InputData& in,
+                   std::vector<train::CallbackPtr> callbacks) {
   train::FitOptions fit{.epochs = a.epochs,
-                        .batch_size = batch_size,
-                        .callbacks = callbacks,
+                        .batch_size = a.data.batch_size,
+                        .callbacks = std::move(callbacks),
                         .steps_per_epoch = a.steps_per_epoch,
                         .recalibrate_batch_norm_steps = a.recalibrate_bn,
                         .verbose = a.verbose};
-  train::History history;
   if (in.images.has_value()) {
     if (in.images->test.count > 0) fit.validation_data = &in.images->test;
-    history = trainer.fit(in.images->train, fit);
-  } else {
-    if (in.validation.has_value()) fit.validation_dataset = &*in.validation;
-    history = trainer.fit(*in.train, fit);
+    return trainer.fit(in.images->train, fit);
   }
-  const int64_t peak = memory::peak_rss_bytes();
+  if (in.validation.has_value()) fit.validation_dataset = &*in.validation;
+  return trainer.fit(*in.train, fit);
+}
+
+// The last epoch's accuracy, and the predicted peak memory against the measured one.
+void print_results(const InputData& in, const train::History& history,
+                   const train::MemoryReport& plan, int64_t peak, int64_t baseline, bool reset) {
   const int64_t measured = peak - baseline;
   const train::EpochLogs& last = history.epochs.back();
   char buf[512];
@@ -402,6 +391,51 @@ void run_train(const TrainArgs& a) {
                 memory::readable_bytes(peak).c_str(), memory::readable_bytes(baseline).c_str(),
                 reset ? "" : "; peak counter could not be reset, so data loading may count");
   std::cout << buf;
+}
+
+void run_train(const TrainArgs& a) {
+  const int64_t engine_bytes = runtime::start_engine(a.threads);
+  const InputData in = load_input_data(a.data, std::cout);
+  print_input(in);
+  std::cout << "Engine started with " << a.threads << " threads (+"
+            << memory::readable_bytes(engine_bytes)
+            << " resident: oneDNN code and shared kernels, the same for every model)\n";
+  // Measured peak = peak resident set after this point minus the resident set now.
+  const int64_t baseline = memory::current_rss_bytes();
+  const bool reset = memory::reset_peak_rss();
+  const nn::Model model = make_model(a, in.image_shape, in.classes);
+  LT_CHECK(a.kernels == "fast" || a.kernels == "reference", kInvalidArgument,
+           "--kernels must be fast or reference, got '", a.kernels, "'");
+  LT_CHECK(a.steps >= 0, kInvalidArgument, "--steps must be >= 0, got ", a.steps);
+  const train::Optimizer optimizer = make_scheduled_optimizer(a, in);
+  const int64_t budget = trainer_budget(a, in);
+  train::Trainer trainer(
+      model, {.optimizer = optimizer,
+              .loss = make_loss(model),
+              .seed = a.data.seed,
+              .kernels = {.choice = a.kernels == "fast" ? graph::KernelChoice::kFast
+                                                        : graph::KernelChoice::kReference,
+                          .conv_weights = parse_conv_weights_layout(a.conv_weights),
+                          .dense = parse_dense_impl(a.dense_impl)},
+              .allocator = {.mode = memory::parse_allocator_mode(a.allocator),
+                            .limit_bytes =
+                                a.memory_limit.empty() ? 0 : memory::parse_bytes(a.memory_limit)},
+              .memory_budget_bytes = budget,
+              .bf16_storage = a.bf16_storage,
+              .micro_batches = parse_micro_batches(a.micro_batches)});
+  const train::MemoryReport plan =
+      in.images.has_value()
+          ? trainer.plan(a.data.batch_size, in.images->train.count, in.images->test.count)
+          : trainer.plan(*in.train, in.validation.has_value() ? &*in.validation : nullptr);
+  print_memory_plan(a, model, trainer, plan);
+
+  std::string run;
+  const auto batch_losses = std::make_shared<BatchLossLog>();
+  const train::History history =
+      fit(trainer, a, in, make_callbacks(a, in, model, batch_losses, &run));
+  const int64_t peak = memory::peak_rss_bytes();
+  const int64_t measured = peak - baseline;
+  print_results(in, history, plan, peak, baseline, reset);
   if (!run.empty()) {
     write_plot(run + "/results.svg", history);
     write_report(run + "/report.json", a, history, *batch_losses, plan, measured, baseline,

@@ -33,8 +33,7 @@ GraphMemoryPlan plan_graph_memory(const Graph& graph, std::span<const int64_t> s
   for (ValueId v = 0; v < graph.num_values(); ++v) {
     const Value& value = graph.value(v);
     if (value.producer < 0 && !is_persistent(value.kind)) {
-      out.buffer_of_value[static_cast<size_t>(v)] =
-          new_buffer(value.name, value.spec.shape.num_elements() * dtype_size(value.spec.dtype));
+      out.buffer_of_value[static_cast<size_t>(v)] = new_buffer(value.name, value.spec.bytes());
     }
   }
   for (NodeId n = 0; n < graph.num_nodes(); ++n) {
@@ -49,8 +48,7 @@ GraphMemoryPlan plan_graph_memory(const Graph& graph, std::span<const int64_t> s
         out.buffer_of_value[static_cast<size_t>(v)] = src;
         continue;
       }
-      out.buffer_of_value[static_cast<size_t>(v)] =
-          new_buffer(value.name, value.spec.shape.num_elements() * dtype_size(value.spec.dtype));
+      out.buffer_of_value[static_cast<size_t>(v)] = new_buffer(value.name, value.spec.bytes());
     }
     if (scratch_bytes[static_cast<size_t>(n)] > 0) {
       out.scratch_buffer_of_node[static_cast<size_t>(n)] =

@@ -90,7 +90,7 @@ Bf16StoragePlan plan_bf16_storage(const Graph& g, const Bf16StorageOptions& opti
 
     e.value = v;
     e.name = value.name;
-    e.f32_bytes = value.spec.shape.num_elements() * dtype_size(value.spec.dtype);
+    e.f32_bytes = value.spec.bytes();
     const auto skip = [&](std::string why) { e.skipped_because = std::move(why); };
     if (value.is_output) {
       skip("the host reads it after the step (a graph output)");

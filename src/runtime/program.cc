@@ -12,9 +12,6 @@ namespace leantrain::runtime {
 namespace {
 constexpr int64_t kAlignment = 64;
 int64_t align_up(int64_t x) { return (x + kAlignment - 1) / kAlignment * kAlignment; }
-int64_t spec_bytes(const graph::TensorSpec& s) {
-  return s.shape.num_elements() * dtype_size(s.dtype);
-}
 
 // "training step arena for batch 32": what an arena reservation for `g` is called.
 std::string describe_arena(const graph::Graph& g) {
@@ -62,7 +59,7 @@ void PersistentStore::allocate() {
   for (const std::string& name : order_) {
     Entry& e = entries_[name];
     e.offset = offset;
-    offset += align_up(spec_bytes(e.spec));
+    offset += align_up(e.spec.bytes());
   }
   arena_ = memory::Arena(offset, allocator_, what());
   allocated_ = true;
@@ -104,7 +101,7 @@ graph::ValueKind PersistentStore::kind(const std::string& name) const {
 int64_t PersistentStore::bytes_of(graph::ValueKind kind) const {
   int64_t total = 0;
   for (const auto& [name, e] : entries_) {
-    if (e.kind == kind) total += spec_bytes(e.spec);
+    if (e.kind == kind) total += e.spec.bytes();
   }
   return total;
 }

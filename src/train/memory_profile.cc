@@ -21,10 +21,6 @@ constexpr const char* kNoLayer = "(loss)";
 
 std::string layer_name(const std::string& layer) { return layer.empty() ? kNoLayer : layer; }
 
-int64_t spec_bytes(const graph::TensorSpec& s) {
-  return s.shape.num_elements() * dtype_size(s.dtype);
-}
-
 StepKind kind_of(const graph::Node& node) {
   if (node.recomputed) return StepKind::kRecomputed;
   switch (node.phase) {
@@ -83,7 +79,171 @@ std::string row(const std::vector<std::string>& cells, const std::vector<size_t>
   return out + "\n";
 }
 
+// The timeline: each step's node and live arena bytes, and the peak.
+void profile_timeline(const graph::Graph& g, const graph::GraphMemoryPlan& plan,
+                      std::span<const int64_t> scratch_bytes, MemoryProfile& p) {
+  const auto nodes = static_cast<size_t>(g.num_nodes());
+  const std::vector<memory::Buffer>& slots = plan.slots.slots;
+  std::vector<int64_t> delta(nodes + 1, 0);
+  for (const memory::Buffer& s : slots) {
+    LT_CHECK(s.first_step >= 0 && s.last_step >= s.first_step &&
+                 static_cast<size_t>(s.last_step) < nodes,
+             kInvalidArgument, "slot '", s.name, "' is live over steps ", s.first_step, "..",
+             s.last_step, " of a ", nodes, "-node schedule; profile the plan made from this graph");
+    delta[static_cast<size_t>(s.first_step)] += s.bytes;
+    delta[static_cast<size_t>(s.last_step) + 1] -= s.bytes;
+  }
+  p.steps.resize(nodes);
+  int64_t live = 0;
+  for (size_t n = 0; n < nodes; ++n) {
+    const graph::Node& node = g.node(static_cast<NodeId>(n));
+    live += delta[n];
+    ProfileStep& step = p.steps[n];
+    step.node = node.name;
+    step.op = node.op ? node.op->type() : "";
+    step.layer = layer_name(node.layer);
+    step.kind = kind_of(node);
+    step.live_bytes = live;
+    step.scratch_bytes = scratch_bytes[n];
+    if (p.peak_step < 0 || live > p.peak_live_bytes) {
+      p.peak_step = static_cast<int32_t>(n);
+      p.peak_live_bytes = live;
+    }
+  }
+}
+
+// The tensors live at the peak (per slot, the member live there that started last), largest
+// first; returns their bytes per layer.
+std::map<std::string, int64_t> profile_live_at_peak(const graph::Graph& g,
+                                                    const graph::GraphMemoryPlan& plan,
+                                                    MemoryProfile& p) {
+  const auto nodes = static_cast<size_t>(g.num_nodes());
+  const std::vector<memory::Buffer>& slots = plan.slots.slots;
+  // Owners of buffers.
+  std::vector<BufferOwner> owner(plan.buffers.size());
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+    if (b >= 0 && owner[static_cast<size_t>(b)].value == graph::kNoValue &&
+        owner[static_cast<size_t>(b)].scratch_of < 0) {
+      owner[static_cast<size_t>(b)].value = v;
+    }
+  }
+  for (size_t n = 0; n < nodes; ++n) {
+    const int32_t b = plan.scratch_buffer_of_node[n];
+    if (b >= 0) owner[static_cast<size_t>(b)] = {graph::kNoValue, static_cast<NodeId>(n)};
+  }
+  const auto owner_layer = [&](const BufferOwner& o) {
+    return layer_name(o.scratch_of >= 0 ? g.node(o.scratch_of).layer : g.value(o.value).layer);
+  };
+
+  // Live at the peak: per slot, the member live at the peak that started last.
+  const int32_t peak = p.peak_step;
+  std::vector<int32_t> member(slots.size(), -1);
+  for (size_t b = 0; b < plan.buffers.size(); ++b) {
+    const memory::Buffer& buf = plan.buffers[b];
+    if (buf.first_step > peak || buf.last_step < peak) continue;
+    int32_t& m = member[static_cast<size_t>(plan.slots.slot_of[b])];
+    if (m < 0 || plan.buffers[static_cast<size_t>(m)].first_step <= buf.first_step) {
+      m = static_cast<int32_t>(b);
+    }
+  }
+  std::map<std::string, int64_t> live_at_peak;
+  for (size_t s = 0; s < slots.size(); ++s) {
+    if (member[s] < 0 || slots[s].bytes == 0) continue;
+    const memory::Buffer& buf = plan.buffers[static_cast<size_t>(member[s])];
+    const BufferOwner& o = owner[static_cast<size_t>(member[s])];
+    LiveTensor t;
+    t.name = buf.name;
+    t.layer = owner_layer(o);
+    t.what = what_of(g, o);
+    t.bytes = slots[s].bytes;
+    t.first_step = buf.first_step;
+    t.last_step = buf.last_step;
+    live_at_peak[t.layer] += t.bytes;
+    p.live_at_peak.push_back(std::move(t));
+  }
+  std::stable_sort(p.live_at_peak.begin(), p.live_at_peak.end(),
+                   [](const LiveTensor& a, const LiveTensor& b) { return a.bytes > b.bytes; });
+  return live_at_peak;
+}
+
+// Per layer, in order of first appearance among nodes, then persistent values.
+void profile_layers(const graph::Graph& g, const graph::GraphMemoryPlan& plan,
+                    std::span<const int64_t> scratch_bytes,
+                    const std::map<std::string, int64_t>& live_at_peak, MemoryProfile& p) {
+  const auto nodes = static_cast<size_t>(g.num_nodes());
+  std::map<std::string, size_t> index;
+  const auto at = [&](const std::string& layer) -> LayerProfile& {
+    auto [it, inserted] = index.emplace(layer, p.layers.size());
+    if (inserted) p.layers.push_back(LayerProfile{.layer = layer});
+    return p.layers[it->second];
+  };
+  for (size_t n = 0; n < nodes; ++n) {
+    const graph::Node& node = g.node(static_cast<NodeId>(n));
+    // The layers of the values a node reads come first: the input layer before the first layer.
+    for (ValueId v : node.inputs) {
+      if (!g.value(v).layer.empty()) at(g.value(v).layer);
+    }
+    LayerProfile& l = at(layer_name(node.layer));
+    l.scratch_bytes = std::max(l.scratch_bytes, scratch_bytes[n]);
+  }
+  std::set<int32_t> recomputed;
+  for (const graph::Node& node : g.nodes()) {
+    if (!node.recomputed) continue;
+    for (ValueId v : node.outputs) {
+      const graph::Value& value = g.value(v);
+      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+      if (b >= 0 && recomputed.insert(b).second) {
+        at(layer_name(node.layer)).recomputed_bytes += value.spec.bytes();
+      }
+    }
+  }
+  for (const ValueId v : kept_for_backward(g, plan)) {
+    at(layer_name(g.value(v).layer)).kept_for_backward_bytes += g.value(v).spec.bytes();
+  }
+  for (const graph::Value& v : g.values()) {
+    if (!graph::is_persistent(v.kind)) continue;
+    LayerProfile& l = at(layer_name(v.layer));
+    const int64_t bytes = v.spec.bytes();
+    switch (v.kind) {
+      case graph::ValueKind::kParameter:
+        l.parameter_bytes += bytes;
+        break;
+      case graph::ValueKind::kState:
+        l.state_bytes += bytes;
+        break;
+      case graph::ValueKind::kGradient:
+        l.gradient_bytes += bytes;
+        break;
+      case graph::ValueKind::kOptimizerState:
+        l.optimizer_bytes += bytes;
+        break;
+      default:
+        break;
+    }
+  }
+  for (const auto& [layer, bytes] : live_at_peak) at(layer).live_at_peak_bytes += bytes;
+}
+
 }  // namespace
+
+std::vector<ValueId> kept_for_backward(const graph::Graph& g, const graph::GraphMemoryPlan& plan) {
+  std::set<int32_t> buffers;
+  std::vector<ValueId> out;
+  for (const graph::Node& node : g.nodes()) {
+    if (node.phase != graph::Phase::kBackward && !node.recomputed) continue;
+    for (ValueId v : node.inputs) {
+      const graph::Value& value = g.value(v);
+      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
+      if (b < 0) continue;  // persistent
+      const bool forward =
+          value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
+                                 !g.node(value.producer).recomputed);
+      if (forward && buffers.insert(b).second) out.push_back(v);
+    }
+  }
+  return out;
+}
 
 const char* step_kind_name(StepKind kind) {
   switch (kind) {
@@ -130,143 +290,9 @@ MemoryProfile profile_memory(const graph::Graph& g, const graph::GraphMemoryPlan
   p.sum_of_buffers_bytes = plan.sum_of_buffers_bytes();
   if (nodes == 0) return p;
 
-  // Timeline.
-  const std::vector<memory::Buffer>& slots = plan.slots.slots;
-  std::vector<int64_t> delta(nodes + 1, 0);
-  for (const memory::Buffer& s : slots) {
-    LT_CHECK(s.first_step >= 0 && s.last_step >= s.first_step &&
-                 static_cast<size_t>(s.last_step) < nodes,
-             kInvalidArgument, "slot '", s.name, "' is live over steps ", s.first_step, "..",
-             s.last_step, " of a ", nodes, "-node schedule; profile the plan made from this graph");
-    delta[static_cast<size_t>(s.first_step)] += s.bytes;
-    delta[static_cast<size_t>(s.last_step) + 1] -= s.bytes;
-  }
-  p.steps.resize(nodes);
-  int64_t live = 0;
-  for (size_t n = 0; n < nodes; ++n) {
-    const graph::Node& node = g.node(static_cast<NodeId>(n));
-    live += delta[n];
-    ProfileStep& step = p.steps[n];
-    step.node = node.name;
-    step.op = node.op ? node.op->type() : "";
-    step.layer = layer_name(node.layer);
-    step.kind = kind_of(node);
-    step.live_bytes = live;
-    step.scratch_bytes = scratch_bytes[n];
-    if (p.peak_step < 0 || live > p.peak_live_bytes) {
-      p.peak_step = static_cast<int32_t>(n);
-      p.peak_live_bytes = live;
-    }
-  }
-
-  // Owners of buffers.
-  std::vector<BufferOwner> owner(plan.buffers.size());
-  for (ValueId v = 0; v < g.num_values(); ++v) {
-    const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-    if (b >= 0 && owner[static_cast<size_t>(b)].value == graph::kNoValue &&
-        owner[static_cast<size_t>(b)].scratch_of < 0) {
-      owner[static_cast<size_t>(b)].value = v;
-    }
-  }
-  for (size_t n = 0; n < nodes; ++n) {
-    const int32_t b = plan.scratch_buffer_of_node[n];
-    if (b >= 0) owner[static_cast<size_t>(b)] = {graph::kNoValue, static_cast<NodeId>(n)};
-  }
-  const auto owner_layer = [&](const BufferOwner& o) {
-    return layer_name(o.scratch_of >= 0 ? g.node(o.scratch_of).layer : g.value(o.value).layer);
-  };
-
-  // Live at the peak: per slot, the member live at the peak that started last.
-  const int32_t peak = p.peak_step;
-  std::vector<int32_t> member(slots.size(), -1);
-  for (size_t b = 0; b < plan.buffers.size(); ++b) {
-    const memory::Buffer& buf = plan.buffers[b];
-    if (buf.first_step > peak || buf.last_step < peak) continue;
-    int32_t& m = member[static_cast<size_t>(plan.slots.slot_of[b])];
-    if (m < 0 || plan.buffers[static_cast<size_t>(m)].first_step <= buf.first_step) {
-      m = static_cast<int32_t>(b);
-    }
-  }
-  std::map<std::string, int64_t> live_at_peak;
-  for (size_t s = 0; s < slots.size(); ++s) {
-    if (member[s] < 0 || slots[s].bytes == 0) continue;
-    const memory::Buffer& buf = plan.buffers[static_cast<size_t>(member[s])];
-    const BufferOwner& o = owner[static_cast<size_t>(member[s])];
-    LiveTensor t;
-    t.name = buf.name;
-    t.layer = owner_layer(o);
-    t.what = what_of(g, o);
-    t.bytes = slots[s].bytes;
-    t.first_step = buf.first_step;
-    t.last_step = buf.last_step;
-    live_at_peak[t.layer] += t.bytes;
-    p.live_at_peak.push_back(std::move(t));
-  }
-  std::stable_sort(p.live_at_peak.begin(), p.live_at_peak.end(),
-                   [](const LiveTensor& a, const LiveTensor& b) { return a.bytes > b.bytes; });
-
-  // Per layer, in order of first appearance among nodes, then persistent values.
-  std::map<std::string, size_t> index;
-  const auto at = [&](const std::string& layer) -> LayerProfile& {
-    auto [it, inserted] = index.emplace(layer, p.layers.size());
-    if (inserted) p.layers.push_back(LayerProfile{.layer = layer});
-    return p.layers[it->second];
-  };
-  for (size_t n = 0; n < nodes; ++n) {
-    const graph::Node& node = g.node(static_cast<NodeId>(n));
-    // The layers of the values a node reads come first: the input layer before the first layer.
-    for (ValueId v : node.inputs) {
-      if (!g.value(v).layer.empty()) at(g.value(v).layer);
-    }
-    LayerProfile& l = at(layer_name(node.layer));
-    l.scratch_bytes = std::max(l.scratch_bytes, scratch_bytes[n]);
-  }
-  std::set<int32_t> kept, recomputed;
-  for (const graph::Node& node : g.nodes()) {
-    if (node.recomputed) {
-      for (ValueId v : node.outputs) {
-        const graph::Value& value = g.value(v);
-        const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-        if (b >= 0 && recomputed.insert(b).second) {
-          at(layer_name(node.layer)).recomputed_bytes += spec_bytes(value.spec);
-        }
-      }
-    }
-    if (node.phase != graph::Phase::kBackward && !node.recomputed) continue;
-    for (ValueId v : node.inputs) {
-      const graph::Value& value = g.value(v);
-      const int32_t b = plan.buffer_of_value[static_cast<size_t>(v)];
-      if (b < 0) continue;  // persistent
-      const bool forward =
-          value.producer < 0 || (g.node(value.producer).phase == graph::Phase::kForward &&
-                                 !g.node(value.producer).recomputed);
-      if (forward && kept.insert(b).second) {
-        at(layer_name(value.layer)).kept_for_backward_bytes += spec_bytes(value.spec);
-      }
-    }
-  }
-  for (const graph::Value& v : g.values()) {
-    if (!graph::is_persistent(v.kind)) continue;
-    LayerProfile& l = at(layer_name(v.layer));
-    const int64_t bytes = spec_bytes(v.spec);
-    switch (v.kind) {
-      case graph::ValueKind::kParameter:
-        l.parameter_bytes += bytes;
-        break;
-      case graph::ValueKind::kState:
-        l.state_bytes += bytes;
-        break;
-      case graph::ValueKind::kGradient:
-        l.gradient_bytes += bytes;
-        break;
-      case graph::ValueKind::kOptimizerState:
-        l.optimizer_bytes += bytes;
-        break;
-      default:
-        break;
-    }
-  }
-  for (const auto& [layer, bytes] : live_at_peak) at(layer).live_at_peak_bytes += bytes;
+  profile_timeline(g, plan, scratch_bytes, p);
+  const std::map<std::string, int64_t> live_at_peak = profile_live_at_peak(g, plan, p);
+  profile_layers(g, plan, scratch_bytes, live_at_peak, p);
   return p;
 }
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "leantrain/graph/graph.h"
-#include "leantrain/train/trainer.h"
+#include "leantrain/train/loss.h"
 
 namespace leantrain::train {
 

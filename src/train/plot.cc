@@ -334,86 +334,91 @@ PanelLayout layout_panel(const Chart& chart) {
   return p;
 }
 
-// Draws one chart with its top-left corner at (0, 0) of the current group.
-void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout) {
-  const Extent& e = layout.extent;
-  const Axis& x_axis = layout.x_axis;
-  const Axis& y_axis = layout.y_axis;
-  const double left = layout.left;
-  const double panel = panel_width(chart);
-  const double right = panel - kRightMargin;
-  const double width = right - left;
-  LT_ASSERT(x_axis.high > x_axis.low && y_axis.high > y_axis.low);
-  const auto px = [&](double x) {
+// The plot area of one chart: where it lies in the panel and where data lands in it.
+struct PlotArea {
+  const Axis& x_axis;
+  const Axis& y_axis;
+  double left;   // of the plot area; the y tick labels fit to its left
+  double right;  // of the plot area
+  double width;  // right - left
+  double panel;  // the panel's width
+  double px(double x) const {
     return left + (clamp_value(x) - x_axis.low) / (x_axis.high - x_axis.low) * width;
-  };
-  const auto py = [&](double y) {
+  }
+  double py(double y) const {
     return kPlotBottom - (clamp_value(y) - y_axis.low) / (y_axis.high - y_axis.low) * kPlotHeight;
-  };
+  }
+};
 
-  // Title and frame.
-  // Regions, behind everything else, clipped to the plot area.
+// Regions, behind everything else, clipped to the plot area.
+void draw_regions(std::string& svg, const Chart& chart, const PlotArea& a) {
   for (const Region& r : chart.regions) {
     if (!std::isfinite(r.x_low) || !std::isfinite(r.x_high)) continue;
-    const double x0 = std::clamp(px(std::min(r.x_low, r.x_high)), left, right);
-    const double x1 = std::clamp(px(std::max(r.x_low, r.x_high)), left, right);
+    const double x0 = std::clamp(a.px(std::min(r.x_low, r.x_high)), a.left, a.right);
+    const double x1 = std::clamp(a.px(std::max(r.x_low, r.x_high)), a.left, a.right);
     svg += "<rect x=\"" + num(x0) + "\" y=\"" + num(kPlotTop) + "\" width=\"" + num(x1 - x0) +
            "\" height=\"" + num(kPlotHeight) + "\" fill=\"" + tint(r.colour) + "\"/>\n";
   }
-  svg += "<text x=\"" + num(panel / 2) + "\" y=\"" + num(kTitleBaseline) +
+}
+
+// The title, gridlines and ticks, the frame, the axis labels, and "no data" for a chart without.
+void draw_frame(std::string& svg, const Chart& chart, const PlotArea& a, bool any_data) {
+  svg += "<text x=\"" + num(a.panel / 2) + "\" y=\"" + num(kTitleBaseline) +
          "\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">" + escaped(chart.title) +
          "</text>\n";
   // Gridlines and y ticks.
-  for (size_t i = 0; i < y_axis.ticks.size(); ++i) {
-    const double y = py(y_axis.ticks[i]);
-    svg += "<line x1=\"" + num(left) + "\" y1=\"" + num(y) + "\" x2=\"" + num(right) + "\" y2=\"" +
-           num(y) + "\" stroke=\"#e0e0e0\"/>\n";
+  for (size_t i = 0; i < a.y_axis.ticks.size(); ++i) {
+    const double y = a.py(a.y_axis.ticks[i]);
+    svg += "<line x1=\"" + num(a.left) + "\" y1=\"" + num(y) + "\" x2=\"" + num(a.right) +
+           "\" y2=\"" + num(y) + "\" stroke=\"#e0e0e0\"/>\n";
     // Baselines sit kCenterText below the line: dominant-baseline is not honoured everywhere.
-    svg += "<text x=\"" + num(left - 6) + "\" y=\"" + num(y + kCenterText) +
-           "\" text-anchor=\"end\">" + escaped(y_axis.labels[i]) + "</text>\n";
+    svg += "<text x=\"" + num(a.left - 6) + "\" y=\"" + num(y + kCenterText) +
+           "\" text-anchor=\"end\">" + escaped(a.y_axis.labels[i]) + "</text>\n";
   }
-  for (size_t i = 0; i < x_axis.ticks.size(); ++i) {
-    const std::string x = num(px(x_axis.ticks[i]));
+  for (size_t i = 0; i < a.x_axis.ticks.size(); ++i) {
+    const std::string x = num(a.px(a.x_axis.ticks[i]));
     svg += "<line x1=\"" + x + "\" y1=\"" + num(kPlotBottom) + "\" x2=\"" + x + "\" y2=\"" +
            num(kPlotBottom + 5) + "\" stroke=\"#333\"/>\n";
     svg += "<text x=\"" + x + "\" y=\"" + num(kPlotBottom + 18) + "\" text-anchor=\"middle\">" +
-           escaped(x_axis.labels[i]) + "</text>\n";
+           escaped(a.x_axis.labels[i]) + "</text>\n";
   }
-  svg += "<rect x=\"" + num(left) + "\" y=\"" + num(kPlotTop) + "\" width=\"" + num(width) +
+  svg += "<rect x=\"" + num(a.left) + "\" y=\"" + num(kPlotTop) + "\" width=\"" + num(a.width) +
          "\" height=\"" + num(kPlotHeight) + "\" fill=\"none\" stroke=\"#333\"/>\n";
   // Axis labels.
-  svg += "<text x=\"" + num(left + width / 2) + "\" y=\"" + num(kPlotBottom + 38) +
+  svg += "<text x=\"" + num(a.left + a.width / 2) + "\" y=\"" + num(kPlotBottom + 38) +
          "\" text-anchor=\"middle\">" + escaped(chart.x_label) + "</text>\n";
   const std::string ylx = num(14), yly = num(kPlotTop + kPlotHeight / 2);
   svg += "<text x=\"" + ylx + "\" y=\"" + yly +
          "\" text-anchor=\"middle\" transform=\"rotate(-90 " + ylx + " " + yly + ")\">" +
          escaped(chart.y_label) + "</text>\n";
-  if (!e.any) {
-    svg += "<text x=\"" + num(left + width / 2) + "\" y=\"" + yly +
+  if (!any_data) {
+    svg += "<text x=\"" + num(a.left + a.width / 2) + "\" y=\"" + yly +
            "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n";
   }
+}
 
-  // Bars: per category, the series' bars side by side in 80% of the category's width.
-  if (!chart.categories.empty()) {
-    const double slot = width / static_cast<double>(chart.categories.size());
-    const double bar = slot * 0.8 / static_cast<double>(std::max<size_t>(chart.series.size(), 1));
-    const double base = py(std::clamp(0.0, y_axis.low, y_axis.high));
-    for (size_t s = 0; s < chart.series.size(); ++s) {
-      const Series& series = chart.series[s];
-      for (size_t i = 0; i < series.y.size(); ++i) {
-        if (!std::isfinite(series.y[i])) continue;
-        const double x = px(static_cast<double>(i)) - slot * 0.4 + bar * static_cast<double>(s);
-        const double y = py(series.y[i]);
-        svg += "<rect x=\"" + num(x) + "\" y=\"" + num(std::min(y, base)) + "\" width=\"" +
-               num(bar) + "\" height=\"" + num(std::fabs(base - y)) + "\" fill=\"" +
-               kPalette[s % kPaletteSize] + "\"/>\n";
-      }
+// Bars: per category, the series' bars side by side in 80% of the category's width.
+void draw_bars(std::string& svg, const Chart& chart, const PlotArea& a) {
+  const double slot = a.width / static_cast<double>(chart.categories.size());
+  const double bar = slot * 0.8 / static_cast<double>(std::max<size_t>(chart.series.size(), 1));
+  const double base = a.py(std::clamp(0.0, a.y_axis.low, a.y_axis.high));
+  for (size_t s = 0; s < chart.series.size(); ++s) {
+    const Series& series = chart.series[s];
+    for (size_t i = 0; i < series.y.size(); ++i) {
+      if (!std::isfinite(series.y[i])) continue;
+      const double x = a.px(static_cast<double>(i)) - slot * 0.4 + bar * static_cast<double>(s);
+      const double y = a.py(series.y[i]);
+      svg += "<rect x=\"" + num(x) + "\" y=\"" + num(std::min(y, base)) + "\" width=\"" + num(bar) +
+             "\" height=\"" + num(std::fabs(base - y)) + "\" fill=\"" + kPalette[s % kPaletteSize] +
+             "\"/>\n";
     }
   }
+}
 
-  // Filled series: the area between each run of finite points and y = 0 (or the axis' nearer
-  // end), translucent, under every line.
-  const double fill_base = py(std::clamp(0.0, y_axis.low, y_axis.high));
+// Filled series: the area between each run of finite points and y = 0 (or the axis' nearer
+// end), translucent, under every line.
+void draw_fills(std::string& svg, const Chart& chart, const PlotArea& a) {
+  const double fill_base = a.py(std::clamp(0.0, a.y_axis.low, a.y_axis.high));
   for (size_t s = 0; s < chart.series.size() && chart.categories.empty(); ++s) {
     const Series& series = chart.series[s];
     if (!series.fill) continue;
@@ -430,16 +435,18 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
     };
     for (size_t i = 0; i < series.x.size(); ++i) {
       if (std::isfinite(series.x[i]) && std::isfinite(series.y[i])) {
-        run.emplace_back(px(series.x[i]), py(series.y[i]));
+        run.emplace_back(a.px(series.x[i]), a.py(series.y[i]));
       } else {
         flush();
       }
     }
     flush();
   }
+}
 
-  // Series: a polyline per run of finite points; a dot for each point of short series and for
-  // points with no finite neighbour.
+// Series: a polyline per run of finite points; a dot for each point of short series and for
+// points with no finite neighbour.
+void draw_lines(std::string& svg, const Chart& chart, const PlotArea& a) {
   for (size_t s = 0; s < chart.series.size() && chart.categories.empty(); ++s) {
     const Series& series = chart.series[s];
     size_t finite = 0;
@@ -467,38 +474,41 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
     };
     for (size_t i = 0; i < series.x.size(); ++i) {
       if (std::isfinite(series.x[i]) && std::isfinite(series.y[i])) {
-        run.emplace_back(px(series.x[i]), py(series.y[i]));
+        run.emplace_back(a.px(series.x[i]), a.py(series.y[i]));
       } else {
         flush();
       }
     }
     flush();
   }
+}
 
-  // Markers: a dashed vertical line, the label beside its top, staggered so neighbours do not
-  // overprint.
+// Markers: a dashed vertical line, the label beside its top, staggered so neighbours do not
+// overprint.
+void draw_markers(std::string& svg, const Chart& chart, const PlotArea& a) {
   for (size_t m = 0; m < chart.markers.size(); ++m) {
     const Marker& marker = chart.markers[m];
     if (!std::isfinite(marker.x)) continue;
-    const double x = px(marker.x);
+    const double x = a.px(marker.x);
     svg += "<line x1=\"" + num(x) + "\" y1=\"" + num(kPlotTop) + "\" x2=\"" + num(x) + "\" y2=\"" +
            num(kPlotBottom) + "\" stroke=\"#444\" stroke-dasharray=\"4 3\"/>\n";
     if (std::isfinite(marker.y)) {
-      svg += "<circle cx=\"" + num(x) + "\" cy=\"" + num(py(marker.y)) +
+      svg += "<circle cx=\"" + num(x) + "\" cy=\"" + num(a.py(marker.y)) +
              "\" r=\"4\" fill=\"none\" stroke=\"#222\" stroke-width=\"2\"/>\n";
     }
     // A white halo keeps the label readable over lines and shading.
     // The label goes right of the line when it fits there, else left of it.
     const double label_width = text_width(marker.label);
-    const bool flip = x + 4 + label_width > right && x - left > right - x;
+    const bool flip = x + 4 + label_width > a.right && x - a.left > a.right - x;
     svg += "<text x=\"" + num(flip ? x - 4 : x + 4) + "\" y=\"" +
            num(kPlotTop + 14 + static_cast<double>(m % 3) * 14) + "\" text-anchor=\"" +
            (flip ? "end" : "start") +
            "\" fill=\"#222\" stroke=\"white\" stroke-width=\"4\" paint-order=\"stroke\">" +
            escaped(marker.label) + "</text>\n";
   }
+}
 
-  // Legend.
+void draw_legend(std::string& svg, const Chart& chart, const PanelLayout& layout) {
   for (const LegendItem& item : layout.legend) {
     const double y = kLegendTop + item.row * kLegendRow;
     const auto swatch = [&](const std::string& fill, const char* opacity) {
@@ -525,6 +535,21 @@ void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout)
     svg += "<text x=\"" + num(item.x + 30) + "\" y=\"" + num(y + kCenterText) + "\">" +
            escaped(name) + "</text>\n";
   }
+}
+
+// Draws one chart with its top-left corner at (0, 0) of the current group.
+void draw_chart(std::string& svg, const Chart& chart, const PanelLayout& layout) {
+  const double panel = panel_width(chart);
+  const double right = panel - kRightMargin;
+  const PlotArea area{layout.x_axis, layout.y_axis, layout.left, right, right - layout.left, panel};
+  LT_ASSERT(area.x_axis.high > area.x_axis.low && area.y_axis.high > area.y_axis.low);
+  draw_regions(svg, chart, area);
+  draw_frame(svg, chart, area, layout.extent.any);
+  if (!chart.categories.empty()) draw_bars(svg, chart, area);
+  draw_fills(svg, chart, area);
+  draw_lines(svg, chart, area);
+  draw_markers(svg, chart, area);
+  draw_legend(svg, chart, layout);
 }
 
 }  // namespace

@@ -236,7 +236,7 @@ TEST(StepLocalGradientsTest, MobileNetV2NeedsLessAndARematerializedPlanTrainsBit
   const int64_t budget = lr.persistent_bytes + lr.train_arena_bytes * 6 / 10;
   auto remat = make_trainer(model, false, sgd(), KernelChoice::kFast, budget);
   const train::MemoryReport rr = remat->plan(kBatch);
-  EXPECT_EQ(rr.plan_name, "rematerialization");
+  EXPECT_EQ(rr.plan_kind, train::PlanKind::kRemat);
   EXPECT_TRUE(rr.step_local_gradients);
   EXPECT_LE(rr.persistent_bytes + rr.arena_bytes, budget);
   expect_bitwise_equal(expected, run_steps(*remat, 4), "MobileNetV2 rematerialized");

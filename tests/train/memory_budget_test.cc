@@ -93,7 +93,7 @@ TEST(PlannedArenaBytesTest, MatchesTheCompiledProgramWithoutReserving) {
 TEST(MemoryBudgetTest, NoBudgetOrAnAmpleOneKeepsEverything) {
   auto plain = make_trainer(0);
   const MemoryReport r = plain->plan(8);
-  EXPECT_EQ(r.plan_name, "keep all");
+  EXPECT_EQ(r.plan_kind, PlanKind::kKeepAll);
   EXPECT_EQ(r.memory_budget_bytes, 0);
   EXPECT_NE(r.to_string().find("plan: keep all"), std::string::npos) << r.to_string();
   // The plan, plus room for the compiled programs' own memory, which the budget covers too and
@@ -102,7 +102,7 @@ TEST(MemoryBudgetTest, NoBudgetOrAnAmpleOneKeepsEverything) {
   const int64_t need = r.persistent_bytes + r.arena_bytes + (int64_t{64} << 20);
   auto ample = make_trainer(need);
   const MemoryReport a = ample->plan(8);
-  EXPECT_EQ(a.plan_name, "keep all");
+  EXPECT_EQ(a.plan_kind, PlanKind::kKeepAll);
   EXPECT_EQ(a.train_arena_bytes, r.train_arena_bytes);
   EXPECT_EQ(a.extra_compute_fraction, 0.0);
   EXPECT_EQ(ample->training_program(8).graph().num_nodes(),
@@ -124,7 +124,7 @@ TEST(MemoryBudgetTest, RematerializationFitsTheBudgetAndTrainsBitForBitAsKeeping
 
   auto lean = make_trainer(budget);
   const MemoryReport r = lean->plan(kBatch);
-  EXPECT_EQ(r.plan_name, "rematerialization");
+  EXPECT_EQ(r.plan_kind, PlanKind::kRemat);
   EXPECT_EQ(r.memory_budget_bytes, budget);
   EXPECT_LE(r.persistent_bytes + r.arena_bytes, budget);
   EXPECT_EQ(r.predicted_peak_bytes,
@@ -134,7 +134,8 @@ TEST(MemoryBudgetTest, RematerializationFitsTheBudgetAndTrainsBitForBitAsKeeping
   EXPECT_LT(r.kept_for_backward_bytes, keep_all.kept_for_backward_bytes);
   EXPECT_GT(r.recomputed_stages, 0);
   EXPECT_GT(r.extra_compute_fraction, 0.0);
-  EXPECT_NE(r.plan_explanation.find("recompute (runs"), std::string::npos) << r.plan_explanation;
+  EXPECT_NE(r.plan_explanation.to_string().find("recompute (runs"), std::string::npos)
+      << r.plan_explanation.to_string();
   EXPECT_NE(r.to_string().find("plan: rematerialization"), std::string::npos) << r.to_string();
   // The program holds recomputed nodes and is what the arena was reserved for.
   const graph::Graph& g = lean->training_program(kBatch).graph();
@@ -273,15 +274,16 @@ TEST(MemoryBudgetTest, Bf16StorageWithRematerializationRecomputesLessThanF32Alon
   const int64_t budget = (smallest + keep_all.persistent_bytes + keep_all.arena_bytes) / 2;
   auto strict = make(budget, false);
   const MemoryReport f32 = strict->plan(kBatch);
-  ASSERT_EQ(f32.plan_name, "rematerialization") << f32.plan_explanation;
+  ASSERT_EQ(f32.plan_kind, PlanKind::kRemat) << f32.plan_explanation.to_string();
   ASSERT_GT(f32.extra_compute_fraction, 0);
   auto allowed = make(budget, true);
   const MemoryReport both = allowed->plan(kBatch);
-  ASSERT_EQ(both.plan_name, "bf16 storage + rematerialization") << both.plan_explanation;
+  ASSERT_EQ(both.plan_kind, PlanKind::kBf16StorageRemat) << both.plan_explanation.to_string();
   EXPECT_LT(both.extra_compute_fraction, f32.extra_compute_fraction);
   EXPECT_LE(both.persistent_bytes + both.arena_bytes, budget);
-  EXPECT_NE(both.plan_explanation.find("in bf16 (gradients approximate)"), std::string::npos)
-      << both.plan_explanation;
+  EXPECT_NE(both.plan_explanation.to_string().find("in bf16 (gradients approximate)"),
+            std::string::npos)
+      << both.plan_explanation.to_string();
   const graph::Graph& g = allowed->training_program(kBatch).graph();
   EXPECT_TRUE(std::any_of(g.nodes().begin(), g.nodes().end(),
                           [](const graph::Node& n) { return n.recomputed; }));
@@ -328,7 +330,7 @@ TEST(MemoryBudgetTest, Bf16StorageIsThePlanBeforeRematerializationWhenAllowed) {
   // Without a budget, bf16 storage applies as asked: a smaller training arena.
   auto unbounded = with_bf16(0);
   const MemoryReport b = unbounded->plan(kBatch);
-  EXPECT_EQ(b.plan_name, "bf16 storage");
+  EXPECT_EQ(b.plan_kind, PlanKind::kBf16Storage);
   ASSERT_LT(b.train_arena_bytes, keep_all.train_arena_bytes);
   const graph::Graph& g = unbounded->training_program(kBatch).graph();
   EXPECT_TRUE(std::any_of(g.nodes().begin(), g.nodes().end(),
@@ -341,11 +343,12 @@ TEST(MemoryBudgetTest, Bf16StorageIsThePlanBeforeRematerializationWhenAllowed) {
   const int64_t budget = (bf16_total + keep_all_total) / 2;
   auto allowed = with_bf16(budget);
   const MemoryReport a = allowed->plan(kBatch);
-  EXPECT_EQ(a.plan_name, "bf16 storage") << a.plan_explanation;
+  EXPECT_EQ(a.plan_kind, PlanKind::kBf16Storage) << a.plan_explanation.to_string();
   EXPECT_LE(a.persistent_bytes + a.arena_bytes, budget);
-  EXPECT_NE(a.plan_explanation.find("stored in bf16"), std::string::npos) << a.plan_explanation;
+  EXPECT_NE(a.plan_explanation.to_string().find("stored in bf16"), std::string::npos)
+      << a.plan_explanation.to_string();
   auto strict = make_trainer(budget);
-  EXPECT_EQ(strict->plan(kBatch).plan_name, "rematerialization");
+  EXPECT_EQ(strict->plan(kBatch).plan_kind, PlanKind::kRemat);
 
   // The forward pass reads the f32 activations, so the first step's loss is the same bits; the
   // backward reads bf16-rounded ones, so later steps differ but stay finite.

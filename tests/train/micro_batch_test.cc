@@ -137,10 +137,11 @@ TEST(MicroBatchTest, TrainingArenaShrinks) {
   // The staging area: 64 images of 12x12x1 f32 and 64 i32 labels.
   EXPECT_EQ(b.staging_bytes, 64 * (12 * 12 * 4 + 4));
   EXPECT_EQ(a.staging_bytes, 0);
-  EXPECT_NE(b.plan_explanation.find("micro-batching: 4 micro-batches of 16; batch-norm statistics "
-                                    "are computed per micro-batch"),
+  EXPECT_NE(b.plan_explanation.to_string().find(
+                "micro-batching: 4 micro-batches of 16; batch-norm statistics "
+                "are computed per micro-batch"),
             std::string::npos)
-      << b.plan_explanation;
+      << b.plan_explanation.to_string();
   // The micro-batch program has no update nodes; its gradients are accumulated.
   const graph::Graph& g = micro.training_program(64).graph();
   int accumulate = 0;
@@ -173,9 +174,10 @@ TEST(MicroBatchTest, BatchNormPlanSaysStatisticsArePerMicroBatch) {
                          nn::Flatten(), nn::Dense({.units = 4})});
   Trainer t(model, {.seed = 2, .micro_batches = 2});
   const MemoryReport r = t.plan(8);
-  EXPECT_NE(r.plan_explanation.find("batch-norm statistics are computed per micro-batch"),
-            std::string::npos)
-      << r.plan_explanation;
+  EXPECT_NE(
+      r.plan_explanation.to_string().find("batch-norm statistics are computed per micro-batch"),
+      std::string::npos)
+      << r.plan_explanation.to_string();
   EXPECT_NE(r.to_string().find("micro-batching: 2 micro-batches of 4"), std::string::npos);
   const History h = t.fit(quadrant_images(16, 4), {.epochs = 1, .batch_size = 8, .verbose = 0});
   EXPECT_TRUE(std::isfinite(h.epochs[0].get("loss")));
@@ -199,16 +201,17 @@ TEST(MicroBatchTest, AutoSplitsOnlyWhenNoWholeBatchPlanFitsAndTrainsAsThatK) {
                            .memory_budget_bytes = budget,
                            .micro_batches = kAutoMicroBatches});
   const MemoryReport r = t.plan(kBatch);
-  EXPECT_EQ(r.plan_name, "micro-batching");
+  EXPECT_EQ(r.plan_kind, PlanKind::kMicroBatching);
   ASSERT_GE(r.micro_batches, 2);
   EXPECT_EQ(kBatch % r.micro_batches, 0);
   EXPECT_GT(r.staging_bytes, 0);
   EXPECT_LE(r.persistent_bytes + r.arena_bytes + r.staging_bytes, budget);
-  EXPECT_NE(r.plan_explanation.find("no whole-batch plan fits"), std::string::npos)
-      << r.plan_explanation;
-  EXPECT_NE(r.plan_explanation.find("batch-norm statistics are computed per micro-batch"),
-            std::string::npos)
-      << r.plan_explanation;
+  EXPECT_NE(r.plan_explanation.to_string().find("no whole-batch plan fits"), std::string::npos)
+      << r.plan_explanation.to_string();
+  EXPECT_NE(
+      r.plan_explanation.to_string().find("batch-norm statistics are computed per micro-batch"),
+      std::string::npos)
+      << r.plan_explanation.to_string();
   // Training under the budget is training with that k fixed, bit for bit.
   const TrainingRun automatic = train(sgd, kAutoMicroBatches, budget);
   const TrainingRun fixed = train(sgd, r.micro_batches);
@@ -221,12 +224,12 @@ TEST(MicroBatchTest, AutoSplitsOnlyWhenNoWholeBatchPlanFitsAndTrainsAsThatK) {
                                .memory_budget_bytes = whole.min_bytes,
                                .micro_batches = kAutoMicroBatches});
   EXPECT_EQ(ample.plan(kBatch).micro_batches, 1);
-  EXPECT_NE(ample.plan(kBatch).plan_name, "micro-batching");
+  EXPECT_NE(ample.plan(kBatch).plan_kind, PlanKind::kMicroBatching);
 
   // Below the smallest micro-batch plan: the error names it and its bytes.
   const BatchPlan micro = t.plan_for_budget(kBatch, persistent + 1);
   ASSERT_FALSE(micro.fits);
-  EXPECT_EQ(micro.plan_name, "micro-batching");
+  EXPECT_EQ(micro.plan_kind, PlanKind::kMicroBatching);
   ASSERT_GE(micro.micro_batches, 2);
   EXPECT_LT(micro.min_bytes, whole.min_bytes);
   EXPECT_TRUE(t.plan_for_budget(kBatch, micro.min_bytes).fits);

@@ -22,6 +22,8 @@ constexpr ValueId kNoValue = -1;
 struct TensorSpec {
   Shape shape;
   DType dtype = DType::kF32;
+  // Bytes of a dense tensor of this shape and dtype.
+  int64_t bytes() const { return shape.num_elements() * dtype_size(dtype); }
 };
 
 // Host-side values a step needs that change between steps (never baked into a program).

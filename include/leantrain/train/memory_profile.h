@@ -110,6 +110,14 @@ struct MemoryProfile {
   Chart timeline_chart(double width = 960) const;
 };
 
+// The step-local tensors the forward pass keeps for the backward pass: read by a backward node
+// or by a recomputation (a checkpoint), and written by the forward pass proper (not by a
+// recomputation, whose tensors live only during the backward pass) or a graph input. One value
+// per planned buffer of `plan` (views share their source's), the first in schedule order.
+// MemoryProfile's and MemoryReport's kept_for_backward_bytes are their bytes.
+std::vector<graph::ValueId> kept_for_backward(const graph::Graph& graph,
+                                              const graph::GraphMemoryPlan& plan);
+
 // Profiles running `graph`'s nodes in order with arena plan `plan` (plan_graph_memory(graph,
 // scratch_bytes)), node n's kernel scratch being scratch_bytes[n], and a persistent block of
 // `persistent_bytes`. Per-layer persistent bytes come from the graph's persistent values.
