@@ -6,6 +6,7 @@
 
 #include "leantrain/core/error.h"
 #include "leantrain/core/shape.h"
+#include "leantrain/train/model_file.h"
 #include "leantrain/train/trainer.h"
 
 namespace leantrain::cli {
@@ -51,6 +52,18 @@ CLI::Validator parsed_by(Parse parse) {
 
 // Parses "28x28x1" into a shape; throws Error(kInvalidArgument) naming the text.
 Shape parse_shape(const std::string& text);
+// Formats a shape as --input takes it: "224x224x3".
+std::string shape_arg(const Shape& shape);
+
+// The help of --input and --classes of the verbs that build a zoo model (summary, profile,
+// find-batch), and the request they build it with: an empty input and classes <= 0 leave the
+// model's own (nn::zoo_defaults). Throws Error(kInvalidArgument) for a bad shape.
+inline constexpr const char* kInputHelp =
+    "Input shape HxWxC of a zoo model (default: 28x28x1 for cnn, Keras Applications' 224x224x3 "
+    "for the others)";
+inline constexpr const char* kClassesHelp =
+    "Output classes of a zoo model (default: 10 for cnn, 1000 for the others)";
+train::ModelRequest model_request(const std::string& input, int64_t classes);
 
 // The optimizer a --optimizer flag names (adam, adamw, sgd) with Keras' defaults, except
 // learning_rate when > 0 and, for sgd, momentum and nesterov. Throws Error(kInvalidArgument)

@@ -25,6 +25,19 @@ Shape parse_shape(const std::string& text) {
   return Shape(dims);
 }
 
+std::string shape_arg(const Shape& shape) {
+  std::string text;
+  for (const int64_t d : shape.dims()) text += (text.empty() ? "" : "x") + std::to_string(d);
+  return text;
+}
+
+train::ModelRequest model_request(const std::string& input, int64_t classes) {
+  train::ModelRequest request;
+  if (!input.empty()) request.input_shape = parse_shape(input);
+  if (classes > 0) request.classes = classes;
+  return request;
+}
+
 train::Optimizer make_optimizer(const std::string& name, float learning_rate, float momentum,
                                 bool nesterov) {
   if (name == "adam") {

@@ -29,8 +29,8 @@ namespace {
 
 struct FindBatchArgs {
   std::string model = "cnn";
-  std::string input = "28x28x1";
-  int64_t classes = 10;
+  std::string input;    // "": the zoo model's default (nn::zoo_defaults); see with_model_input
+  int64_t classes = 0;  // 0: the zoo model's default
   float alpha = 1.0f;
   std::string memory_budget;
   std::string unplanned = "auto";  // "auto" (measured at batch 1) or bytes
@@ -54,10 +54,20 @@ train::Optimizer make_optimizer(const FindBatchArgs& a) {
 }
 
 nn::Model make_model(const FindBatchArgs& a) {
-  return train::resolve_model(a.model, {.input_shape = parse_shape(a.input),
-                                        .classes = a.classes,
-                                        .seed = a.seed,
-                                        .zoo = {.alpha = a.alpha}});
+  train::ModelRequest request = model_request(a.input, a.classes);
+  request.seed = a.seed;
+  request.zoo.alpha = a.alpha;
+  return train::resolve_model(a.model, request);
+}
+
+// `a` with the input shape and classes of the model it builds: a zoo model's defaults where
+// --input or --classes is not given, a model file's own. What the search prints and reports,
+// what the measuring processes are passed, and the range of the labels they draw.
+FindBatchArgs with_model_input(FindBatchArgs a) {
+  const nn::Model model = make_model(a);
+  a.input = shape_arg(model.input_shape());
+  a.classes = model.output_shape().dim(-1);
+  return a;
 }
 
 train::CompileOptions compile_options(const FindBatchArgs& a, const nn::Model& model,
@@ -188,7 +198,7 @@ int64_t checked_budget(const FindBatchArgs& a) {
            "find-batch needs --memory-budget, e.g. 512MiB");
   LT_CHECK(a.candidates >= 1, kInvalidArgument, "--candidates must be >= 1, got ", a.candidates);
   LT_CHECK(a.steps >= 1, kInvalidArgument, "--steps must be >= 1, got ", a.steps);
-  LT_CHECK(a.classes >= 1, kInvalidArgument, "--classes must be >= 1, got ", a.classes);
+  LT_CHECK(a.classes >= 0, kInvalidArgument, "--classes must be >= 1, got ", a.classes);
   LT_CHECK(a.kernels == "fast" || a.kernels == "reference", kInvalidArgument,
            "--kernels must be fast or reference, got '", a.kernels, "'");
   const int64_t budget = memory::parse_bytes(a.memory_budget);
@@ -392,11 +402,12 @@ void write_report(const FindBatchArgs& a, const SearchResult& search,
   std::cout << "Report written to " << a.report << "\n";
 }
 
-void run_find_batch(const FindBatchArgs& a) {
-  const int64_t budget = checked_budget(a);
-  const int64_t engine_bytes = runtime::start_engine(a.threads);
-  if (a.measure_batch > 0) {  // a measuring child: one JSON line
-    const Measured m = measure(a, a.measure_batch, budget);
+void run_find_batch(const FindBatchArgs& args) {
+  const int64_t budget = checked_budget(args);
+  const int64_t engine_bytes = runtime::start_engine(args.threads);
+  if (args.measure_batch > 0) {  // a measuring child: one JSON line
+    // Passed the parent's resolved --input and --classes: nothing built before measure().
+    const Measured m = measure(args, args.measure_batch, budget);
     std::cout << nlohmann::json{{"measured", m.measured_bytes},
                                 {"predicted", m.predicted_bytes},
                                 {"images_per_second", m.images_per_second},
@@ -406,6 +417,7 @@ void run_find_batch(const FindBatchArgs& a) {
               << "\n";
     return;
   }
+  const FindBatchArgs a = with_model_input(args);
   std::cout << "Engine started with " << a.threads << " threads (+"
             << memory::readable_bytes(engine_bytes) << " resident)\n";
   const int64_t unplanned = unplanned_bytes(a, budget);
@@ -445,8 +457,8 @@ void add_find_batch_command(CLI::App& app) {
       "Find the largest batch size whose training plan fits a memory budget, then confirm it "
       "with real steps");
   cmd->add_option("--model", a->model, kModelHelp)->capture_default_str();
-  cmd->add_option("--input", a->input, "Input shape HxWxC")->capture_default_str();
-  cmd->add_option("--classes", a->classes, "Output classes")->capture_default_str();
+  cmd->add_option("--input", a->input, kInputHelp);
+  cmd->add_option("--classes", a->classes, kClassesHelp);
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")
       ->capture_default_str();
   cmd->add_option("--memory-budget", a->memory_budget,

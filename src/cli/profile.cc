@@ -1,7 +1,8 @@
-// `leantrain profile --model M --input HxWxC --batch-size N`: the memory of one training step,
-// before any step runs: per-layer table, the peak and what is live there, an SVG timeline and a
-// JSON report. `--compare-separable` profiles one convolution block three ways instead (Conv2D,
-// SeparableConv2D, depthwise + pointwise) and plots them side by side.
+// `leantrain profile --model M [--input HxWxC] --batch-size N`: the memory of one training step
+// (a zoo model on its default input unless --input, as `summary`), before any step runs: per-layer
+// table, the peak and what is live there, an SVG timeline and a JSON report. `--compare-separable`
+// profiles one convolution block three ways instead (Conv2D, SeparableConv2D, depthwise +
+// pointwise) and plots them side by side.
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -24,8 +25,8 @@ namespace {
 
 struct ProfileArgs {
   std::string model = "cnn";
-  std::string input = "28x28x1";
-  int64_t classes = 10;
+  std::string input;    // "": the zoo model's default (nn::zoo_defaults), or kSeparableInput
+  int64_t classes = 0;  // 0: the zoo model's default, or kSeparableClasses
   int64_t batch_size = 32;
   float alpha = 1.0f;
   std::string optimizer = "adam";
@@ -37,6 +38,10 @@ struct ProfileArgs {
   int64_t filters = 128;
   std::string memory_budget;  // e.g. 700MiB: profile the plan chosen under it
 };
+
+// --compare-separable's block without --input and --classes.
+constexpr const char* kSeparableInput = "28x28x1";
+constexpr int64_t kSeparableClasses = 10;
 
 train::Optimizer make_optimizer(const ProfileArgs& a) {
   return cli::make_optimizer(a.optimizer, -1, a.momentum);
@@ -71,11 +76,12 @@ train::MemoryProfile profile_of(const nn::Model& model, const ProfileArgs& a,
 }
 
 void profile_model(const ProfileArgs& a) {
-  const nn::Model model =
-      train::resolve_model(a.model, {.input_shape = parse_shape(a.input),
-                                     .classes = a.classes,
-                                     .zoo = {.alpha = static_cast<double>(a.alpha)}});
-  const std::string title = model.name() + ", " + a.input + ", batch " +
+  train::ModelRequest request = model_request(a.input, a.classes);
+  request.zoo.alpha = static_cast<double>(a.alpha);
+  const nn::Model model = train::resolve_model(a.model, request);
+  // The shape the model was built with: a zoo model's default without --input, a model file's
+  // own.
+  const std::string title = model.name() + ", " + shape_arg(model.input_shape()) + ", batch " +
                             std::to_string(a.batch_size) + ", " + optimizer_label(a);
   const train::MemoryProfile p = profile_of(model, a, title);
   std::cout << p.table() << "\n" << p.peak_line(a.top);
@@ -93,11 +99,13 @@ void profile_model(const ProfileArgs& a) {
 // One block three ways on the same input, each followed by the same small head
 // (GlobalAveragePooling2D, Dense classes) so that a loss can be trained.
 void compare_separable(const ProfileArgs& a) {
-  const Shape input = parse_shape(a.input);
+  const std::string input_arg = a.input.empty() ? kSeparableInput : a.input;
+  const int64_t classes = a.classes > 0 ? a.classes : kSeparableClasses;
+  const Shape input = parse_shape(input_arg);
   LT_CHECK(a.filters > 0, kInvalidArgument, "--filters must be positive, got ", a.filters);
   const auto head = [&](std::vector<nn::LayerPtr> layers) {
     layers.push_back(nn::GlobalAveragePooling2D());
-    layers.push_back(nn::Dense({.units = a.classes}));
+    layers.push_back(nn::Dense({.units = classes}));
     return layers;
   };
   struct Variant {
@@ -143,7 +151,7 @@ void compare_separable(const ProfileArgs& a) {
   bars.categories = {"persistent", "kept for backward", "planned arena", "step total"};
   bars.width = 560;
 
-  std::cout << "Conv2D vs SeparableConv2D: input " << a.input << ", " << a.filters
+  std::cout << "Conv2D vs SeparableConv2D: input " << input_arg << ", " << a.filters
             << " filters, 3x3, batch " << a.batch_size << ", " << optimizer_label(a) << "\n";
   char line[256];
   std::snprintf(line, sizeof line, "%-44s %12s %14s %12s %12s %12s\n", "Block", "Params",
@@ -151,7 +159,7 @@ void compare_separable(const ProfileArgs& a) {
   std::cout << line;
   std::string json = "[";
   for (const Variant& v : variants) {
-    const std::string title = v.name + ", " + a.input + ", batch " + std::to_string(a.batch_size);
+    const std::string title = v.name + ", " + input_arg + ", batch " + std::to_string(a.batch_size);
     const train::MemoryProfile p = profile_of(v.model, a, title);
     int64_t kept = 0, persistent = 0;
     for (const train::LayerProfile& l : p.layers) {
@@ -198,8 +206,11 @@ void add_profile_command(CLI::App& app) {
       "Print the memory of one training step per layer, its peak and what is live there, and "
       "plot live bytes across the step (nothing runs: the plan alone)");
   cmd->add_option("--model", a->model, kModelHelp)->capture_default_str();
-  cmd->add_option("--input", a->input, "Input shape HxWxC")->capture_default_str();
-  cmd->add_option("--classes", a->classes, "Output classes")->capture_default_str();
+  cmd->add_option("--input", a->input,
+                  std::string(kInputHelp) + "; --compare-separable's block: " + kSeparableInput);
+  cmd->add_option("--classes", a->classes,
+                  std::string(kClassesHelp) +
+                      "; --compare-separable's head: " + std::to_string(kSeparableClasses));
   cmd->add_option("--batch-size", a->batch_size, "Batch size of the step")->capture_default_str();
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")
       ->capture_default_str();
@@ -221,6 +232,7 @@ void add_profile_command(CLI::App& app) {
   cmd->callback([a] {
     LT_CHECK(a->batch_size > 0, kInvalidArgument, "--batch-size must be positive, got ",
              a->batch_size);
+    LT_CHECK(a->classes >= 0, kInvalidArgument, "--classes must be positive, got ", a->classes);
     if (a->compare_separable) {
       compare_separable(*a);
     } else {

@@ -21,20 +21,15 @@ void add_summary_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("summary", "Print a model's layers and memory plan");
   cmd->add_option("--model", args->model, kModelHelp)->capture_default_str();
-  cmd->add_option("--input", args->input,
-                  "Input shape HxWxC of a zoo model (default: 28x28x1 for cnn, Keras "
-                  "Applications' 224x224x3 for the others)");
-  cmd->add_option("--classes", args->classes,
-                  "Output classes of a zoo model (default: 10 for cnn, 1000 for the others)");
+  cmd->add_option("--input", args->input, kInputHelp);
+  cmd->add_option("--classes", args->classes, kClassesHelp);
   cmd->add_option("--batch-size", args->batch_size, "Batch size to plan for")
       ->capture_default_str();
   cmd->add_flag("--show-plan", args->show_plan,
                 "Also print the training step's arena: every buffer's offset and lifetime");
   cmd->callback([args] {
-    train::ModelRequest request;
-    if (!args->input.empty()) request.input_shape = parse_shape(args->input);
-    if (args->classes > 0) request.classes = args->classes;
-    const nn::Model model = train::resolve_model(args->model, request);
+    const nn::Model model =
+        train::resolve_model(args->model, model_request(args->input, args->classes));
     train::Trainer trainer(model, {});
     const auto layer_memory = trainer.layer_memory(args->batch_size);
     std::cout << model.summary(&layer_memory);
