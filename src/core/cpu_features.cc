@@ -17,7 +17,8 @@ CpuidWords read_cpuid_words() {
   CpuidWords w;
 #if defined(__x86_64__)
   unsigned a = 0, b = 0, c = 0, d = 0;
-  const unsigned max_leaf = __get_cpuid_max(0, nullptr);
+  // __get_cpuid_max returns unsigned int in GCC's cpuid.h and int in clang's.
+  const auto max_leaf = static_cast<unsigned>(__get_cpuid_max(0, nullptr));
   if (max_leaf >= 1 && __get_cpuid(1, &a, &b, &c, &d)) w.leaf1_ecx = c;
   if (max_leaf >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
@@ -28,7 +29,7 @@ CpuidWords read_cpuid_words() {
       w.leaf7_1_eax = a;
     }
   }
-  if (__get_cpuid_max(0x80000000u, nullptr) >= 0x80000001u &&
+  if (static_cast<unsigned>(__get_cpuid_max(0x80000000u, nullptr)) >= 0x80000001u &&
       __get_cpuid(0x80000001u, &a, &b, &c, &d)) {
     w.ext1_ecx = c;
   }
