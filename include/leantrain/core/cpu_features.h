@@ -48,8 +48,9 @@ CpuExtras cpu_extras(const CpuidWords& words);
 
 // Throws Error(kUnimplemented) naming every missing feature when this machine cannot run the
 // kernels (see above); otherwise returns. Reads CPUID once per process; cheap after the first
-// call. Called where the engine starts: the command line's main, runtime::Program's constructor
-// and the image resizer, before any code built for x86-64-v3 runs.
+// call. Called where the engine starts, before any code built for x86-64-v3 runs: the command
+// line's main, runtime's kernel compilation (a Program, planned_arena_bytes), data::Dataset::
+// iterate and data::resize_images.
 void require_kernel_cpu_features();
 
 // The message require_kernel_cpu_features throws for `missing` (non-empty).
