@@ -19,7 +19,7 @@ int main() {
     std::cout << model.summary();
     train::Trainer trainer(model, {.optimizer = train::Adam({.learning_rate = 1e-3f}), .seed = 0});
     std::cout << trainer.plan(128).to_string();
-    trainer.fit(ds.train, {.epochs = 3, .batch_size = 128, .validation_data = &ds.test});
+    trainer.fit(ds.train, {.epochs = 3, .batch_size = 128, .validation_data = ds.test.view()});
   } catch (const Error& e) {
     std::cerr << "train_cnn: " << e.what() << "\n";
     return 1;

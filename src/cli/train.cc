@@ -359,7 +359,7 @@ train::History fit(train::Trainer& trainer, const TrainArgs& a, const InputData&
                         .recalibrate_batch_norm_steps = a.recalibrate_bn,
                         .verbose = a.verbose};
   if (in.images.has_value()) {
-    if (in.images->test.count > 0) fit.validation_data = &in.images->test;
+    if (in.images->test.count > 0) fit.validation_data = in.images->test.view();
     return trainer.fit(in.images->train, fit);
   }
   if (in.validation.has_value()) fit.validation_dataset = &*in.validation;

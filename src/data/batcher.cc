@@ -15,18 +15,16 @@ namespace {
 constexpr int64_t kParallelPixels = int64_t{1} << 16;
 }  // namespace
 
-Batcher::Batcher(const LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed)
+Batcher::Batcher(const ImagesView& images, int64_t batch_size, bool shuffle, uint64_t seed)
     : images_(images), batch_size_(batch_size), shuffle_(shuffle), seed_(seed) {
   LT_CHECK(batch_size > 0, kInvalidArgument, "batch size must be positive, got ", batch_size);
   LT_CHECK(images.count >= 0 && images.height >= 0 && images.width >= 0 && images.channels >= 0,
            kInvalidArgument, "images have a negative size: count ", images.count, ", ",
            images.height, "x", images.width, "x", images.channels);
-  const int64_t pixels = images.count * images.height * images.width * images.channels;
-  LT_CHECK(static_cast<int64_t>(images.pixels.size()) == pixels &&
-               static_cast<int64_t>(images.labels.size()) == images.count,
-           kInvalidArgument, "images hold ", images.pixels.size(), " pixels and ",
-           images.labels.size(), " labels, but count ", images.count, " of ", images.height, "x",
-           images.width, "x", images.channels, " needs ", pixels, " and ", images.count);
+  LT_CHECK(images.count == 0 || images.pixels != nullptr, kInvalidArgument,
+           "images: ", images.count, " examples but no pixels");
+  LT_CHECK(images.dtype == DType::kU8 || images.dtype == DType::kF32, kInvalidArgument,
+           "images: pixels must be u8 or f32, got ", dtype_name(images.dtype));
   order_.resize(static_cast<size_t>(images.count));
   start_epoch(0);
 }
@@ -61,20 +59,32 @@ void Batcher::start_epoch(int64_t epoch, uint64_t seed) {
   }
 }
 
+namespace {
+template <typename T>
+void convert_rows(const T* pixels, const int64_t* order, int64_t n, int64_t example_pixels,
+                  float scale, float* images) {
+#pragma omp parallel for schedule(static) if (n * example_pixels >= kParallelPixels)
+  for (int64_t i = 0; i < n; ++i) {
+    const T* src = pixels + order[i] * example_pixels;
+    float* dst = images + i * example_pixels;
+    for (int64_t k = 0; k < example_pixels; ++k) dst[k] = static_cast<float>(src[k]) * scale;
+  }
+}
+}  // namespace
+
 int64_t Batcher::fill(int64_t b, float* images, int32_t* labels) const {
   const int64_t n = batch_count(b);
   const int64_t example_pixels = images_.height * images_.width * images_.channels;
-  const int64_t first = b * batch_size_;
-  const uint8_t* src_pixels = images_.pixels.data();
-  const int64_t* order = order_.data();
-  const float scale = 1.0f / 255.0f;
-#pragma omp parallel for schedule(static) if (n * example_pixels >= kParallelPixels)
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t example = order[first + i];
-    const uint8_t* src = src_pixels + example * example_pixels;
-    float* dst = images + i * example_pixels;
-    for (int64_t k = 0; k < example_pixels; ++k) dst[k] = static_cast<float>(src[k]) * scale;
-    labels[i] = images_.labels[static_cast<size_t>(example)];
+  const int64_t* order = order_.data() + b * batch_size_;
+  if (images_.dtype == DType::kU8) {
+    convert_rows(static_cast<const uint8_t*>(images_.pixels), order, n, example_pixels,
+                 images_.scale, images);
+  } else {
+    convert_rows(static_cast<const float*>(images_.pixels), order, n, example_pixels, images_.scale,
+                 images);
+  }
+  if (images_.labels != nullptr) {
+    for (int64_t i = 0; i < n; ++i) labels[i] = images_.labels[order[i]];
   }
   return n;
 }

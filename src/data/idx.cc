@@ -359,6 +359,18 @@ int64_t LabeledImages::bytes() const {
          static_cast<int64_t>(labels.size() * sizeof(int32_t));
 }
 
+ImagesView LabeledImages::view() const {
+  LT_CHECK(count >= 0 && height >= 0 && width >= 0 && channels >= 0, kInvalidArgument,
+           "images have a negative size: count ", count, ", ", height, "x", width, "x", channels);
+  const int64_t n = count * height * width * channels;
+  LT_CHECK(static_cast<int64_t>(pixels.size()) == n && static_cast<int64_t>(labels.size()) == count,
+           kInvalidArgument, "images hold ", pixels.size(), " pixels and ", labels.size(),
+           " labels, but count ", count, " of ", height, "x", width, "x", channels, " needs ", n,
+           " and ", count);
+  return {count,         height,     width,         channels,     num_classes,
+          pixels.data(), DType::kU8, 1.0f / 255.0f, labels.data()};
+}
+
 LabeledImages load_idx_images(const std::string& images_path, const std::string& labels_path) {
   IdxArray images = read_idx(images_path);
   LT_CHECK(images.type_code == 0x08 && images.dims.size() == 3, kInvalidArgument, images_path,

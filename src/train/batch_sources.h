@@ -42,7 +42,7 @@ class BatchSource {
 // Batches of in-memory images, shuffled per epoch or not.
 class ImageBatches final : public BatchSource {
  public:
-  ImageBatches(const data::LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed)
+  ImageBatches(const data::ImagesView& images, int64_t batch_size, bool shuffle, uint64_t seed)
       : owned_(std::in_place, images, batch_size, shuffle, seed), batcher_(*owned_) {}
   // `other`'s images and batch size in an order of their own, always shuffled with `seed`,
   // through other's Batcher (no second epoch order held): for batch-norm calibration between

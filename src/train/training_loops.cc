@@ -30,7 +30,7 @@ void check_fit_options(const FitOptions& options) {
            options.steps_per_epoch);
   LT_CHECK(options.initial_epoch >= 0 && options.initial_epoch < options.epochs, kInvalidArgument,
            "initial_epoch must be in [0, epochs), got ", options.initial_epoch);
-  LT_CHECK(options.validation_data == nullptr || options.validation_dataset == nullptr,
+  LT_CHECK(!options.validation_data.has_value() || options.validation_dataset == nullptr,
            kInvalidArgument, "pass validation_data or validation_dataset, not both");
 }
 
@@ -49,17 +49,20 @@ graph::StepState Trainer::inference_state() const {
   return {std::max<int64_t>(iteration_, 1), static_cast<float>(learning_rate_), options_.seed};
 }
 
-void Trainer::check_data(const data::LabeledImages& data) const {
+void Trainer::check_data(const data::ImagesView& data, bool labels) const {
+  const Shape expected = model_.input_shape();
+  const Shape given({data.height, data.width, data.channels});
+  LT_CHECK(expected == given, kInvalidArgument, "the data's images are ", given.to_string(),
+           " but the model expects ", expected.to_string());
+  if (!labels) return;
+  LT_CHECK(data.labels != nullptr || data.count == 0, kInvalidArgument,
+           "the data has no labels: training and evaluation need one class id per image");
   const Shape& out = model_.output_shape();
   const int64_t classes = out.rank() == 1 ? out[0] : 0;
   const bool binary_single = options_.loss.kind == Loss::Kind::kBinaryCrossentropy && classes == 1;
   LT_CHECK(binary_single ? data.num_classes <= 2 : data.num_classes <= classes, kInvalidArgument,
            "the data has ", data.num_classes, " classes but the model's output has ", classes,
            " units");
-  const Shape expected = model_.input_shape();
-  LT_CHECK(expected == Shape({data.height, data.width, data.channels}), kInvalidArgument,
-           "the data's images are ", Shape({data.height, data.width, data.channels}).to_string(),
-           " but the model expects ", expected.to_string());
 }
 
 int64_t Trainer::next_batch(BatchSource& source, StepMode mode, runtime::Program** program_out) {
@@ -134,7 +137,7 @@ Logs Trainer::run_epoch_eval(BatchSource& data) {
   return logs;
 }
 
-EvalResult Trainer::evaluate(const data::LabeledImages& data, int64_t batch_size) {
+EvalResult Trainer::evaluate(const data::ImagesView& data, int64_t batch_size) {
   check_data(data);
   ImageBatches source(data, batch_size, /*shuffle=*/false, 0);
   return EvalResult{run_epoch_eval(source)};
@@ -145,15 +148,19 @@ EvalResult Trainer::evaluate(const data::Dataset& data) {
   return EvalResult{run_epoch_eval(source)};
 }
 
-std::vector<float> Trainer::predict(const data::LabeledImages& data, int64_t batch_size) {
-  const Shape expected = model_.input_shape();
-  LT_CHECK(expected == Shape({data.height, data.width, data.channels}), kInvalidArgument,
-           "the data's images are ", Shape({data.height, data.width, data.channels}).to_string(),
-           " but the model expects ", expected.to_string());
-  data::Batcher batcher(data, batch_size, /*shuffle=*/false, 0);
-  batcher.start_epoch(0);
+std::vector<float> Trainer::predict(const data::ImagesView& data, int64_t batch_size) {
+  std::vector<float> out(static_cast<size_t>(data.count * model_.output_shape().num_elements()));
+  predict_into(data, batch_size, out);
+  return out;
+}
+
+void Trainer::predict_into(const data::ImagesView& data, int64_t batch_size, std::span<float> out) {
+  check_data(data, /*labels=*/false);
   const int64_t width = model_.output_shape().num_elements();
-  std::vector<float> out(static_cast<size_t>(data.count * width));
+  LT_CHECK(static_cast<int64_t>(out.size()) == data.count * width, kInvalidArgument,
+           "predict: the output holds ", out.size(), " values; ", data.count, " images of ", width,
+           " outputs need ", data.count * width);
+  data::Batcher batcher(data, batch_size, /*shuffle=*/false, 0);
   label_scratch_.resize(static_cast<size_t>(batch_size));
   const graph::StepState state = inference_state();
   int64_t row = 0;
@@ -166,7 +173,6 @@ std::vector<float> Trainer::predict(const data::LabeledImages& data, int64_t bat
     std::copy(y.f32(), y.f32() + n * width, out.begin() + row * width);
     row += n;
   }
-  return out;
 }
 
 void Trainer::recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t epoch) {
@@ -229,7 +235,7 @@ void Trainer::recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t e
   }
 }
 
-History Trainer::fit(const data::LabeledImages& train, const FitOptions& options) {
+History Trainer::fit(const data::ImagesView& train, const FitOptions& options) {
   check_fit_options(options);
   check_data(train);
   ImageBatches source(train, options.batch_size, options.shuffle, options_.seed);
@@ -298,7 +304,7 @@ int64_t Trainer::train_epoch(BatchSource& train, int64_t steps, const FitOptions
 History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
                              const FitOptions& options) {
   std::unique_ptr<BatchSource> validation;
-  if (options.validation_data != nullptr) {
+  if (options.validation_data.has_value()) {
     check_data(*options.validation_data);
     // Under micro-batching, in batches of the micro-batch's size (the same results: evaluation
     // has no batch statistics), so that the evaluation arena is no larger than the training one.

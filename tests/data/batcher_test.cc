@@ -180,6 +180,40 @@ TEST(BatcherTest, ScalesPixelsToUnitRangeAndWritesOnlyTheBatch) {
   EXPECT_EQ((std::vector<int32_t>{labels[0], labels[1]}), (std::vector<int32_t>{2, 0}));
 }
 
+TEST(BatcherTest, ReadsAViewOfF32OrU8PixelsInPlaceAtItsScale) {
+  // Two 1x1x3 examples, as numpy arrays a caller owns; labels are optional.
+  const std::vector<float> f32 = {0.25f, -3.5f, 1e6f, 7.0f, 0.125f, -0.0f};
+  const std::vector<uint8_t> u8 = {0, 200, 255, 3, 4, 5};
+  const std::vector<int32_t> ids = {4, 9};
+  ImagesView view{.count = 2,
+                  .height = 1,
+                  .width = 1,
+                  .channels = 3,
+                  .pixels = f32.data(),
+                  .dtype = DType::kF32,
+                  .labels = ids.data()};
+  std::vector<float> images(6, -1.0f);
+  std::vector<int32_t> labels(2, -1);
+  Batcher(view, 2, false, 0).fill(0, images.data(), labels.data());
+  EXPECT_EQ(images, f32);  // f32 at scale 1: bit for bit
+  EXPECT_EQ(labels, ids);
+  view.pixels = u8.data();
+  view.dtype = DType::kU8;
+  view.labels = nullptr;
+  labels.assign(2, -1);
+  Batcher(view, 2, false, 0).fill(0, images.data(), labels.data());
+  EXPECT_EQ(images, (std::vector<float>{0, 200, 255, 3, 4, 5}));  // u8 cast, not scaled
+  EXPECT_EQ(labels, (std::vector<int32_t>{-1, -1}));              // no labels: none written
+  view.scale = 0.5f;
+  Batcher(view, 2, false, 0).fill(0, images.data(), labels.data());
+  EXPECT_EQ(images, (std::vector<float>{0, 100, 127.5f, 1.5f, 2, 2.5f}));
+  view.dtype = DType::kI32;
+  EXPECT_THROW(Batcher(view, 2, false, 0), Error);
+  view.dtype = DType::kU8;
+  view.pixels = nullptr;
+  EXPECT_THROW(Batcher(view, 2, false, 0), Error);
+}
+
 TEST(BatcherTest, LargeBatchesTakeTheParallelPathWithTheSameResult) {
   // 200 examples of 32x32x3 = 614,400 pixels per full batch: above the parallel threshold.
   LabeledImages li = numbered_images(200, 32, 96);

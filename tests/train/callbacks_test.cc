@@ -833,7 +833,7 @@ TEST(CallbacksFitTest, EarlyStoppingCheckpointAndCsvAgreeOnARealRun) {
   const History h = trainer.fit(
       train, {.epochs = epochs,
               .batch_size = 16,
-              .validation_data = &validation,
+              .validation_data = validation.view(),
               .callbacks = {recorder,
                             ModelCheckpoint(
                                 {.filepath = dir / "best.safetensors", .save_best_only = true}),

@@ -46,9 +46,11 @@ TEST(TrainerDatasetTest, FitOnADatasetEqualsFitOnTheSameImagesBitwise) {
   Trainer from_images(small_cnn(), compile);
   Trainer from_dataset(small_cnn(), compile);
   std::ostringstream out_a, out_b;
-  const History a = from_images.fit(
-      train,
-      {.epochs = 2, .batch_size = 32, .shuffle = false, .validation_data = &test, .out = &out_a});
+  const History a = from_images.fit(train, {.epochs = 2,
+                                            .batch_size = 32,
+                                            .shuffle = false,
+                                            .validation_data = test.view(),
+                                            .out = &out_a});
   const data::Dataset val = as_dataset(test, 32);
   const History b = from_dataset.fit(as_dataset(train, 32),
                                      {.epochs = 2, .validation_dataset = &val, .out = &out_b});
@@ -162,7 +164,7 @@ TEST(TrainerDatasetTest, BadDatasetsAreRefusedWithClearErrors) {
   // Both kinds of validation data at once.
   const data::Dataset val = as_dataset(train, 16);
   EXPECT_THROW(t.fit(as_dataset(train, 16),
-                     {.validation_data = &train, .validation_dataset = &val, .out = &out}),
+                     {.validation_data = train.view(), .validation_dataset = &val, .out = &out}),
                Error);
 }
 

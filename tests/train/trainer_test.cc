@@ -35,8 +35,8 @@ TEST(TrainerTest, LearnsASeparableProblemAndHandlesThePartialBatch) {
   const nn::Sequential model = small_cnn();
   Trainer trainer(model, {.optimizer = Adam({.learning_rate = 0.01f}), .seed = 3});
   std::ostringstream out;
-  const History h =
-      trainer.fit(train, {.epochs = 4, .batch_size = 32, .validation_data = &test, .out = &out});
+  const History h = trainer.fit(
+      train, {.epochs = 4, .batch_size = 32, .validation_data = test.view(), .out = &out});
   ASSERT_EQ(h.epochs.size(), 4u);
   EXPECT_LT(h.epochs.back().get("loss"), h.epochs.front().get("loss"));
   EXPECT_GT(h.epochs.back().get("val_accuracy"), 0.9);
@@ -277,7 +277,8 @@ TEST(TrainerTest, FunctionalModelTrainsWithCategoricalCrossentropy) {
                                 .loss = CategoricalCrossentropy(),
                                 .metrics = {"accuracy"}});
   const History h = ok.fit(
-      train, {.epochs = 4, .batch_size = 32, .validation_data = &test, .verbose = 0, .out = &out});
+      train,
+      {.epochs = 4, .batch_size = 32, .validation_data = test.view(), .verbose = 0, .out = &out});
   EXPECT_LT(h.epochs.back().get("loss"), h.epochs.front().get("loss"));
   EXPECT_GT(h.epochs.back().get("val_accuracy"), 0.8);
 }

@@ -8,9 +8,9 @@
 
 namespace leantrain::data {
 
-// Seeded shuffling and batching of LabeledImages into caller-provided memory (the training
+// Seeded shuffling and batching of labelled images into caller-provided memory (the training
 // step's input slot: no extra copy per batch).
-// Ownership: holds a reference to `images`; the caller keeps them alive and unchanged.
+// Ownership: reads the images in place; the caller keeps them alive and unchanged.
 // Thread-safety: not thread-safe. fill() is const and may run concurrently with other fill()
 // calls, but never concurrently with start_epoch().
 // Memory: one int64_t per example (the epoch's order).
@@ -19,8 +19,13 @@ class Batcher {
   // Starts at epoch 0 (start_epoch(0) is called here).
   // Throws kInvalidArgument when batch_size <= 0, or images' sizes are negative or disagree
   // with its pixels and labels.
-  Batcher(const LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed);
-  // A temporary would dangle: the Batcher keeps a reference.
+  // Throws kInvalidArgument when batch_size <= 0, a size is negative, the pixels are null while
+  // count > 0, or the dtype is neither kU8 nor kF32.
+  Batcher(const ImagesView& images, int64_t batch_size, bool shuffle, uint64_t seed);
+  // images.view(): pixels scaled by 1/255.
+  Batcher(const LabeledImages& images, int64_t batch_size, bool shuffle, uint64_t seed)
+      : Batcher(images.view(), batch_size, shuffle, seed) {}
+  // A temporary would dangle: the Batcher reads the images in place.
   Batcher(LabeledImages&& images, int64_t batch_size, bool shuffle, uint64_t seed) = delete;
 
   // ceil(count / batch_size): a last partial batch is kept, never dropped.
@@ -43,14 +48,15 @@ class Batcher {
   // between epochs; the next start_epoch(epoch) restores the Batcher's own order).
   void start_epoch(int64_t epoch, uint64_t seed);
 
-  // Writes batch b of the current epoch: pixels as f32 scaled by 1/255 (p * (1.0f / 255.0f)),
-  // NHWC, into images[0 .. batch_count(b)*H*W*C), labels into labels[0 .. batch_count(b)).
+  // Writes batch b of the current epoch: pixels as f32 times the view's scale (p * scale; 1/255
+  // for LabeledImages), NHWC, into images[0 .. batch_count(b)*H*W*C), labels into
+  // labels[0 .. batch_count(b)) (nothing when the view has no labels).
   // Returns batch_count(b). OpenMP-parallel over examples for large batches.
   // Throws kInvalidArgument when b is out of range.
   int64_t fill(int64_t b, float* images, int32_t* labels) const;
 
  private:
-  const LabeledImages& images_;
+  ImagesView images_;
   int64_t batch_size_;
   bool shuffle_;
   uint64_t seed_;

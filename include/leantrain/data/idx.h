@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "leantrain/core/dtype.h"
+
 namespace leantrain::data {
 
 // An IDX array as stored: element type code (0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32,
@@ -43,6 +45,18 @@ IdxArray read_idx(const std::string& path);
 // Throws what read_idx throws except kNotFound and kIo.
 IdxArray parse_idx(std::span<const uint8_t> bytes, const std::string& name);
 
+// Labelled images someone else owns, read in place (a LabeledImages, or numpy arrays from
+// Python): NHWC pixels of `dtype` (kU8 or kF32) and `count` class ids, or no labels (null: for
+// prediction). Batching writes each pixel as f32 times `scale`.
+struct ImagesView {
+  int64_t count = 0, height = 0, width = 0, channels = 1;
+  int32_t num_classes = 0;  // max label + 1 when known; 0: labels are checked per batch only
+  const void* pixels = nullptr;
+  DType dtype = DType::kU8;
+  float scale = 1.0f;
+  const int32_t* labels = nullptr;
+};
+
 // Labelled images held as u8 (memory-lean: 1 byte per pixel), NHWC with C = 1 for IDX.
 struct LabeledImages {
   int64_t count = 0, height = 0, width = 0, channels = 1;
@@ -51,6 +65,9 @@ struct LabeledImages {
   std::vector<int32_t> labels;  // (count) in [0, num_classes)
   // Returns the bytes held by pixels and labels.
   int64_t bytes() const;
+  // The images as a view, pixels scaled by 1/255 into [0, 1] when batched. Throws
+  // Error(kInvalidArgument) when pixels or labels disagree with the sizes.
+  ImagesView view() const;
 };
 
 // Reads an images file (3-D u8 IDX: count, rows, cols) and a labels file (1-D IDX of u8, or of

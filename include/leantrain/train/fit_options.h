@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ struct FitOptions {
   bool shuffle = true;      // images only: a Dataset shuffles itself (Dataset::shuffle)
   // Data to validate on after each epoch (at most one): images, batched by batch_size; or a
   // Dataset of the same features as the training one.
-  const data::LabeledImages* validation_data = nullptr;
+  std::optional<data::ImagesView> validation_data = {};
   const data::Dataset* validation_dataset = nullptr;
   std::vector<CallbackPtr> callbacks = {};
   int initial_epoch = 0;  // epochs run from initial_epoch to epochs - 1, as Keras

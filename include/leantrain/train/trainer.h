@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -95,7 +96,10 @@ class Trainer {
   // Trains for epochs initial_epoch..epochs-1 over `train` (labels must be < the model's output
   // width), calling the callbacks. The last partial batch is trained on with a program compiled
   // for its size. Returns the epochs run (fewer when a callback stopped training).
-  History fit(const data::LabeledImages& train, const FitOptions& options);
+  History fit(const data::ImagesView& train, const FitOptions& options);
+  History fit(const data::LabeledImages& train, const FitOptions& options) {
+    return fit(train.view(), options);
+  }
   // The same over a Dataset (Keras' fit(dataset)): it must yield batches (Dataset::batch_size()
   // known) with elements {"image": f32 or u8 (rows <= B, model input shape...), "label": i32
   // (rows) class ids}; other features are ignored. When it ends in batch(B) or
@@ -106,10 +110,19 @@ class Trainer {
   // dataset is not batched, its image shape differs from the model's input, or a label is not
   // in [0, classes) (naming the value), and what the dataset throws (a file's decode error).
   History fit(const data::Dataset& train, const FitOptions& options);
-  EvalResult evaluate(const data::LabeledImages& data, int64_t batch_size);
+  EvalResult evaluate(const data::ImagesView& data, int64_t batch_size);
+  EvalResult evaluate(const data::LabeledImages& data, int64_t batch_size) {
+    return evaluate(data.view(), batch_size);
+  }
   EvalResult evaluate(const data::Dataset& data);
   // The model's output for each image, row-major (count, output elements), inference mode.
-  std::vector<float> predict(const data::LabeledImages& data, int64_t batch_size = 32);
+  // Reads no labels (the view's may be null). predict_into writes into `out`, which must hold
+  // data.count * output elements (Error(kInvalidArgument) otherwise).
+  std::vector<float> predict(const data::ImagesView& data, int64_t batch_size = 32);
+  std::vector<float> predict(const data::LabeledImages& data, int64_t batch_size = 32) {
+    return predict(data.view(), batch_size);
+  }
+  void predict_into(const data::ImagesView& data, int64_t batch_size, std::span<float> out);
 
   // Weights as safetensors: every variable (trainable and not) as "<layer>/<variable>" in the
   // model's order, Keras layouts, f32; written atomically. load_weights throws
@@ -151,7 +164,9 @@ class Trainer {
   void compile_micro_step(int64_t batch_rows);
   // Throws Error(kInvalidArgument) unless batch_size is a multiple of micro_batches.
   void check_micro_batch_size(int64_t batch_size) const;
-  void check_data(const data::LabeledImages& data) const;
+  // Throws Error(kInvalidArgument) when the images' shape is not the model's input, or (with
+  // labels) their classes do not fit its output.
+  void check_data(const data::ImagesView& data, bool labels = true) const;
   // Writes the next batch of `source` into the program of `mode` for its rows (labels checked
   // and encoded as the loss reads them), sets *program to it and returns the rows; 0 at the end.
   // Under micro-batching the batch goes into the staging area and *program is null.
