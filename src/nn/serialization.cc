@@ -151,6 +151,18 @@ struct TensorRef {
   int64_t node = 0, tensor = 0;
 };
 
+// A call's keyword arguments: `training` as Keras records it (true, false or null: Keras 3
+// writes Dropout's symbolic call as training=false; fit and predict override it with the
+// model's mode, as leantrain's steps do) and anything else null.
+void check_call_kwargs(const Json& kwargs, const std::string& where) {
+  for (auto it = kwargs.begin(); kwargs.is_object() && it != kwargs.end(); ++it) {
+    if (it.value().is_null() || (it.key() == "training" && it.value().is_boolean())) continue;
+    fail(ErrorCode::kUnimplemented, where + " is called with " + it.key() + "=" + show(it.value()) +
+                                        ", which leantrain does not support; leantrain "
+                                        "chooses training or inference per step");
+  }
+}
+
 TensorRef tensor_ref(const Json& h, const std::string& where) {
   // Keras 2 entries carry a fourth item, the call's kwargs.
   if (!h.is_array() || h.size() < 3 || h.size() > 4 || !h[0].is_string() || !as_integer(h[1]) ||
@@ -159,16 +171,7 @@ TensorRef tensor_ref(const Json& h, const std::string& where) {
          where + ": a tensor reference must be [layer name, node index, tensor index], got " +
              show(h));
   }
-  if (h.size() == 4) {
-    for (auto it = h[3].begin(); h[3].is_object() && it != h[3].end(); ++it) {
-      if (!it.value().is_null()) {
-        fail(ErrorCode::kUnimplemented, where + " is called with " + it.key() + "=" +
-                                            show(it.value()) +
-                                            ", which leantrain does not support; leantrain "
-                                            "chooses training or inference per step");
-      }
-    }
-  }
+  if (h.size() == 4) check_call_kwargs(h[3], where);
   return {h[0].get<std::string>(), *as_integer(h[1]), *as_integer(h[2])};
 }
 
@@ -203,16 +206,7 @@ std::vector<TensorRef> node_inputs(const Json& node, const std::string& where) {
       fail(ErrorCode::kInvalidArgument, where + ": an inbound node has no \"args\" list");
     }
     collect_tensors(*args, refs, where);
-    if (const Json* kwargs = member(node, "kwargs")) {
-      for (auto it = kwargs->begin(); kwargs->is_object() && it != kwargs->end(); ++it) {
-        if (!it.value().is_null()) {
-          fail(ErrorCode::kUnimplemented, where + " is called with " + it.key() + "=" +
-                                              show(it.value()) +
-                                              ", which leantrain does not support; leantrain "
-                                              "chooses training or inference per step");
-        }
-      }
-    }
+    if (const Json* kwargs = member(node, "kwargs")) check_call_kwargs(*kwargs, where);
   } else if (node.is_array()) {
     for (const Json& h : node) refs.push_back(tensor_ref(h, where));
   } else {

@@ -55,7 +55,8 @@ std::string to_json(const Model& model);
 //                    it has), or an argument it cannot honour (naming the layer, the argument,
 //                    its value and what would work): data_format channels_first, a non-null
 //                    constraint, an activity or bias regularizer, trainable=false, a dtype
-//                    other than float32, a call with training=..., nested models, ...;
+//                    other than float32, a call keyword other than training (true, false or
+//                    null: as Keras records it) with a non-null value, nested models, ...;
 //   kInvalidArgument a config that is not a model: missing or mistyped keys, duplicate layer
 //                    names, an inbound node reading a layer or node that does not exist (a
 //                    dangling node), shapes that do not fit (naming the layer).
