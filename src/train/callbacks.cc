@@ -365,7 +365,11 @@ class ModelCheckpointCallback : public Callback {
       LT_CHECK(!ec, kIo, "ModelCheckpoint: cannot create the directory ", parent.string(), " for ",
                path, ": ", ec.message());
     }
-    trainer.save_weights(path);
+    if (options_.save) {
+      options_.save(trainer, path);
+    } else {
+      trainer.save_weights(path);
+    }
     if (options_.verbose > 0) {
       print_msg("\nEpoch " + std::to_string(epoch + 1) + ": finished saving model to " + path);
     }

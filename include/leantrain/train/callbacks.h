@@ -82,6 +82,9 @@ struct ModelCheckpointOptions {
   bool save_best_only = false;
   std::string mode = "auto";  // auto, min, max
   std::optional<double> initial_value_threshold = {};
+  // What saving writes to the formatted path; default Trainer::save_weights (safetensors). The
+  // Python package passes Keras' model.save / model.save_weights (.keras, .weights.h5).
+  std::function<void(Trainer& trainer, const std::string& path)> save = {};
 };
 // Throws Error(kInvalidArgument) for an empty filepath.
 CallbackPtr ModelCheckpoint(const ModelCheckpointOptions& options);
