@@ -21,6 +21,7 @@
 
 #include "bindings.h"
 #include "leantrain/core/error.h"
+#include "leantrain/data/image_folder.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/memory_profile.h"
 #include "leantrain/train/trainer.h"
@@ -161,21 +162,43 @@ Trainer* make_trainer(const nn::Model& model, train::Optimizer optimizer, const 
   return new Trainer(model, std::move(o));
 }
 
-nb::list fit(Trainer& trainer, const Array& x, const Labels& y, int64_t batch_size, int epochs,
-             bool shuffle, const std::optional<Array>& validation_x,
-             const std::optional<Labels>& validation_y, nb::object dispatcher,
-             std::vector<train::CallbackPtr> callbacks, int initial_epoch, int64_t steps_per_epoch,
-             int verbose) {
-  train::FitOptions options{.epochs = epochs,
-                            .batch_size = batch_size,
-                            .shuffle = shuffle,
-                            .initial_epoch = initial_epoch,
-                            .steps_per_epoch = steps_per_epoch,
-                            .verbose = verbose};
-  const data::ImagesView train = view_of(x, y, "x");
-  if (validation_x.has_value()) {
-    options.validation_data = view_of(*validation_x, validation_y, "validation x");
+// Batches from a Python object with num_batches (an int, -1 when unknown), start_epoch(epoch)
+// and next() -> None or (x, y): x (N, H, W, C) uint8 or float32 and y (N) int32 class ids, both
+// C-contiguous (leantrain.keras converts what a generator or PyDataset yields). Holds the GIL
+// only while calling it, and the last batch's arrays until the next call.
+class PythonBatches final : public train::BatchProvider {
+ public:
+  explicit PythonBatches(nb::object source)
+      : source_(std::move(source)), num_batches_(nb::cast<int64_t>(source_.attr("num_batches"))) {}
+  ~PythonBatches() override {
+    nb::gil_scoped_acquire acquire;
+    source_.reset();
+    batch_.reset();
   }
+  int64_t num_batches() const override { return num_batches_; }
+  void start_epoch(int64_t epoch) override {
+    nb::gil_scoped_acquire acquire;
+    source_.attr("start_epoch")(epoch);
+  }
+  data::ImagesView next() override {
+    nb::gil_scoped_acquire acquire;
+    batch_ = source_.attr("next")();
+    if (batch_.is_none()) return {};
+    const auto pair = nb::cast<nb::tuple>(batch_);
+    return view_of(nb::cast<Array>(pair[0]), nb::cast<Labels>(pair[1]), "a batch's x");
+  }
+
+ private:
+  nb::object source_;
+  int64_t num_batches_;
+  nb::object batch_;
+};
+
+// Trains on `train` (FitOptions filled but for callbacks and output) with the dispatcher of
+// Python callbacks first, the GIL released; returns each epoch's logs.
+template <typename Train>
+nb::list run_fit(Trainer& trainer, Train& train, train::FitOptions options, nb::object dispatcher,
+                 std::vector<train::CallbackPtr> callbacks) {
   options.callbacks = std::move(callbacks);
   options.callbacks.insert(options.callbacks.begin(), python_callback(std::move(dispatcher)));
   PythonStdout buffer;
@@ -191,6 +214,91 @@ nb::list fit(Trainer& trainer, const Array& x, const Labels& y, int64_t batch_si
   nb::list epochs_out;
   for (const train::EpochLogs& e : history.epochs) epochs_out.append(to_dict(e.logs));
   return epochs_out;
+}
+
+train::FitOptions fit_options(int64_t batch_size, int epochs, bool shuffle,
+                              const std::optional<Array>& validation_x,
+                              const std::optional<Labels>& validation_y, int initial_epoch,
+                              int64_t steps_per_epoch, int verbose) {
+  train::FitOptions options{.epochs = epochs,
+                            .batch_size = batch_size,
+                            .shuffle = shuffle,
+                            .initial_epoch = initial_epoch,
+                            .steps_per_epoch = steps_per_epoch,
+                            .verbose = verbose};
+  if (validation_x.has_value()) {
+    options.validation_data = view_of(*validation_x, validation_y, "validation x");
+  }
+  return options;
+}
+
+nb::list fit(Trainer& trainer, const Array& x, const Labels& y, int64_t batch_size, int epochs,
+             bool shuffle, const std::optional<Array>& validation_x,
+             const std::optional<Labels>& validation_y, nb::object dispatcher,
+             std::vector<train::CallbackPtr> callbacks, int initial_epoch, int64_t steps_per_epoch,
+             int verbose) {
+  const data::ImagesView train = view_of(x, y, "x");
+  return run_fit(trainer, train,
+                 fit_options(batch_size, epochs, shuffle, validation_x, validation_y, initial_epoch,
+                             steps_per_epoch, verbose),
+                 std::move(dispatcher), std::move(callbacks));
+}
+
+nb::list fit_batches(Trainer& trainer, nb::object source, int epochs,
+                     const std::optional<Array>& validation_x,
+                     const std::optional<Labels>& validation_y, nb::object dispatcher,
+                     std::vector<train::CallbackPtr> callbacks, int initial_epoch,
+                     int64_t steps_per_epoch, int verbose) {
+  PythonBatches train(std::move(source));
+  return run_fit(trainer, train,
+                 fit_options(32, epochs, false, validation_x, validation_y, initial_epoch,
+                             steps_per_epoch, verbose),
+                 std::move(dispatcher), std::move(callbacks));
+}
+
+nb::list fit_dataset(Trainer& trainer, const data::Dataset& dataset, int epochs,
+                     const data::Dataset* validation, nb::object dispatcher,
+                     std::vector<train::CallbackPtr> callbacks, int initial_epoch,
+                     int64_t steps_per_epoch, int verbose) {
+  train::FitOptions options = fit_options(0, epochs, false, std::nullopt, std::nullopt,
+                                          initial_epoch, steps_per_epoch, verbose);
+  options.validation_dataset = validation;
+  return run_fit(trainer, dataset, options, std::move(dispatcher), std::move(callbacks));
+}
+
+// keras.utils.image_dataset_from_directory's datasets (pixels 0..255 as Keras gives them): a
+// (training, validation or None) pair and the class names.
+nb::tuple image_folder(const std::string& directory, int64_t height, int64_t width,
+                       int64_t channels, int64_t batch_size, bool shuffle, uint64_t seed,
+                       std::optional<double> validation_split) {
+  data::ImageFolderPipeline p{.height = height,
+                              .width = width,
+                              .channels = channels,
+                              .batch_size = batch_size,
+                              .seed = seed,
+                              .antialias = false,
+                              .affine = data::PixelAffine::rescale(1.0f),
+                              .shuffle = shuffle};
+  data::ImageFolderData d = [&] {
+    PythonStdout buffer;
+    std::ostream out(&buffer);
+    data::ImageFolderData result =
+        data::image_folder_datasets(directory, p, validation_split, &out);
+    out.flush();
+    return result;
+  }();
+  nb::object validation = nb::none();
+  if (d.validation.has_value()) validation = nb::cast(*d.validation);
+  return nb::make_tuple(nb::cast(d.train), validation, d.classes);
+}
+
+nb::dict evaluate_dataset(Trainer& trainer, const data::Dataset& dataset) {
+  train::EvalResult result;
+  {
+    nb::gil_scoped_release release;
+    result = trainer.evaluate(dataset);
+  }
+  return to_dict(result.logs);
 }
 
 nb::dict evaluate(Trainer& trainer, const Array& x, const Labels& y, int64_t batch_size) {
@@ -275,6 +383,12 @@ void bind_memory_report(nb::module_& m) {
 
 void bind_trainer(nb::module_& m) {
   bind_memory_report(m);
+  nb::class_<data::Dataset>(m, "Dataset", "A leantrain input pipeline (tf.data's model).")
+      .def_prop_ro("cardinality", &data::Dataset::cardinality)
+      .def("describe", &data::Dataset::describe);
+  m.def("image_folder", &image_folder, nb::arg("directory"), nb::arg("height"), nb::arg("width"),
+        nb::arg("channels"), nb::arg("batch_size"), nb::arg("shuffle"), nb::arg("seed"),
+        nb::arg("validation_split").none());
   m.def("make_optimizer", &make_optimizer, nb::arg("name"), nb::arg("learning_rate"),
         nb::arg("momentum"), nb::arg("nesterov"), nb::arg("beta_1"), nb::arg("beta_2"),
         nb::arg("epsilon"), nb::arg("weight_decay"), nb::arg("schedule").none());
@@ -292,6 +406,14 @@ void bind_trainer(nb::module_& m) {
            nb::arg("dispatcher"), nb::arg("callbacks"), nb::arg("initial_epoch"),
            nb::arg("steps_per_epoch"), nb::arg("verbose"),
            "Trains; returns each epoch's logs. x is read in place.")
+      .def("fit_batches", &fit_batches, nb::arg("source"), nb::arg("epochs"),
+           nb::arg("validation_x").none(), nb::arg("validation_y").none(), nb::arg("dispatcher"),
+           nb::arg("callbacks"), nb::arg("initial_epoch"), nb::arg("steps_per_epoch"),
+           nb::arg("verbose"), "Trains on batches source.next() returns (see PythonBatches).")
+      .def("fit_dataset", &fit_dataset, nb::arg("dataset"), nb::arg("epochs"),
+           nb::arg("validation").none(), nb::arg("dispatcher"), nb::arg("callbacks"),
+           nb::arg("initial_epoch"), nb::arg("steps_per_epoch"), nb::arg("verbose"))
+      .def("evaluate_dataset", &evaluate_dataset, nb::arg("dataset"))
       .def("evaluate", &evaluate, nb::arg("x"), nb::arg("y"), nb::arg("batch_size"))
       .def("predict", &predict, nb::arg("x"), nb::arg("batch_size"))
       .def("get_weights", &get_weights)

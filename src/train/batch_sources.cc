@@ -6,6 +6,41 @@
 
 namespace leantrain::train {
 
+ProvidedBatches::ProvidedBatches(BatchProvider& provider, Shape image_shape)
+    : provider_(provider), image_shape_(std::move(image_shape)) {
+  provider_.start_epoch(0);
+  pending_ = checked(provider_.next());
+  LT_CHECK(pending_->count > 0, kInvalidArgument,
+           "the batches given to fit() yield no batch in their first epoch");
+  batch_size_ = pending_->count;
+}
+
+data::ImagesView ProvidedBatches::checked(const data::ImagesView& batch) const {
+  if (batch.count == 0) return batch;
+  const Shape shape({batch.height, batch.width, batch.channels});
+  LT_CHECK(shape == image_shape_, kInvalidArgument, "a batch's images are ", shape.to_string(),
+           " but the model expects ", image_shape_.to_string());
+  LT_CHECK(batch.labels != nullptr, kInvalidArgument,
+           "a batch has no labels: fit() needs (images, labels) batches");
+  return batch;
+}
+
+void ProvidedBatches::start_epoch(int64_t epoch) {
+  // Epoch 0 was started by the constructor, whose first batch is pending.
+  if (epoch == 0 && pending_.has_value()) return;
+  pending_.reset();
+  provider_.start_epoch(epoch);
+}
+
+int64_t ProvidedBatches::next(const SlotsFor& slots_for) {
+  data::ImagesView batch = pending_.has_value() ? *pending_ : checked(provider_.next());
+  pending_.reset();
+  if (batch.count == 0) return 0;
+  const Slots slots = slots_for(batch.count);
+  return data::Batcher(batch, batch.count, /*shuffle=*/false, 0)
+      .fill(0, slots.images, slots.labels);
+}
+
 DatasetBatches::DatasetBatches(const data::Dataset& dataset, Shape image_shape)
     : dataset_(dataset), image_shape_(std::move(image_shape)) {
   const std::optional<int64_t> b = dataset.batch_size();

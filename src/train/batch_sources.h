@@ -11,6 +11,7 @@
 #include "leantrain/data/batcher.h"
 #include "leantrain/data/dataset.h"
 #include "leantrain/data/idx.h"
+#include "leantrain/train/batch_provider.h"
 
 namespace leantrain::train {
 
@@ -76,6 +77,28 @@ class ImageBatches final : public BatchSource {
   data::Batcher& batcher_;
   std::optional<uint64_t> seed_;  // set: an order of its own (see the borrowing constructor)
   int64_t next_ = 0;
+};
+
+// Batches a BatchProvider produces, each copied into the step's input. The first batch is
+// asked for when constructed: its rows are the batch size every program is compiled for.
+class ProvidedBatches final : public BatchSource {
+ public:
+  // Throws Error(kInvalidArgument) when the provider yields no batch, or a batch whose images
+  // are not `image_shape` or that has no labels.
+  ProvidedBatches(BatchProvider& provider, Shape image_shape);
+  int64_t batch_size() const override { return batch_size_; }
+  int64_t num_batches() const override { return provider_.num_batches(); }
+  std::vector<int64_t> known_batch_sizes() const override { return {batch_size_}; }
+  void start_epoch(int64_t epoch) override;
+  int64_t next(const SlotsFor& slots_for) override;
+
+ private:
+  data::ImagesView checked(const data::ImagesView& batch) const;
+
+  BatchProvider& provider_;
+  Shape image_shape_;
+  int64_t batch_size_ = 0;
+  std::optional<data::ImagesView> pending_;  // a batch fetched and not yet written
 };
 
 // Batches a Dataset yields.

@@ -243,6 +243,15 @@ History Trainer::fit(const data::ImagesView& train, const FitOptions& options) {
   return fit_batches(source, &calibration, options);
 }
 
+History Trainer::fit(BatchProvider& train, const FitOptions& options) {
+  check_fit_options(options);
+  LT_CHECK(options.recalibrate_batch_norm_steps == 0, kInvalidArgument,
+           "batch-norm recalibration needs batches it can read twice: give fit() arrays or a "
+           "Dataset");
+  ProvidedBatches source(train, model_.input_shape());
+  return fit_batches(source, nullptr, options);
+}
+
 History Trainer::fit(const data::Dataset& train, const FitOptions& options) {
   check_fit_options(options);
   DatasetBatches source(train, model_.input_shape());

@@ -48,6 +48,69 @@ TEST(TrainerTest, LearnsASeparableProblemAndHandlesThePartialBatch) {
   EXPECT_NEAR(r.logs.at("accuracy"), h.epochs.back().get("val_accuracy"), 1e-9);
 }
 
+// Batches of a LabeledImages, in order, as a generator would hand them over (u8 at scale 1/255,
+// the view's own), counting the epochs started.
+class ImageBatchProvider final : public BatchProvider {
+ public:
+  ImageBatchProvider(const data::LabeledImages& images, int64_t batch_size)
+      : images_(images), batch_size_(batch_size) {}
+  int64_t num_batches() const override { return -1; }
+  void start_epoch(int64_t epoch) override {
+    epochs_started.push_back(epoch);
+    next_row_ = 0;
+  }
+  data::ImagesView next() override {
+    data::ImagesView view = images_.view();
+    view.count = std::min(batch_size_, images_.count - next_row_);
+    const int64_t pixels = images_.height * images_.width * images_.channels;
+    view.pixels = images_.pixels.data() + next_row_ * pixels;
+    view.labels = images_.labels.data() + next_row_;
+    next_row_ += view.count;
+    return view;
+  }
+  std::vector<int64_t> epochs_started;
+
+ private:
+  const data::LabeledImages& images_;
+  int64_t batch_size_ = 0, next_row_ = 0;
+};
+
+TEST(TrainerTest, BatchesFromAProviderTrainAsTheSameArraysUnshuffled) {
+  const data::LabeledImages train = quadrant_images(100, 4);  // 3 batches of 32, then 4
+  std::ostringstream out;
+  const auto fit = [&](auto& data, int64_t batch_size) {
+    Trainer trainer(small_cnn(2), {.optimizer = SGD({.learning_rate = 0.05f}), .seed = 2});
+    const History h = trainer.fit(
+        data, {.epochs = 2, .batch_size = batch_size, .shuffle = false, .verbose = 0, .out = &out});
+    return std::make_pair(h.epochs.back().logs, trainer.get_weights());
+  };
+  ImageBatchProvider provider(train, 32);
+  const auto [provided_logs, provided_weights] = fit(provider, 0);
+  const auto [array_logs, array_weights] = fit(train, 32);
+  EXPECT_EQ(provided_logs, array_logs);
+  EXPECT_EQ(provided_weights, array_weights);  // bit for bit: the same batches in the same order
+  EXPECT_EQ(provider.epochs_started, (std::vector<int64_t>{0, 1}));
+}
+
+TEST(TrainerTest, BatchesFromAProviderAreChecked) {
+  data::LabeledImages other = quadrant_images(8, 1);
+  other.height = other.width = 6;  // the model expects 12x12x1
+  other.pixels.resize(static_cast<size_t>(8 * 36));
+  ImageBatchProvider provider(other, 8);
+  Trainer trainer(small_cnn(), {});
+  std::ostringstream out;
+  try {
+    trainer.fit(provider, {.epochs = 1, .verbose = 0, .out = &out});
+    ADD_FAILURE() << "no Error thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("a batch's images are (6, 6, 1) but the model expects "
+                                         "(12, 12, 1)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(TrainerTest, SameSeedSameRunOtherSeedOtherRun) {
   const data::LabeledImages train = quadrant_images(96, 5);
   auto run = [&](uint64_t seed) {

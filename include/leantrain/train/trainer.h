@@ -18,6 +18,7 @@
 #include "leantrain/data/idx.h"
 #include "leantrain/graph/op.h"
 #include "leantrain/nn/sequential.h"
+#include "leantrain/train/batch_provider.h"
 #include "leantrain/train/callbacks.h"
 #include "leantrain/train/compile_options.h"
 #include "leantrain/train/fit_options.h"
@@ -110,6 +111,11 @@ class Trainer {
   // dataset is not batched, its image shape differs from the model's input, or a label is not
   // in [0, classes) (naming the value), and what the dataset throws (a file's decode error).
   History fit(const data::Dataset& train, const FitOptions& options);
+  // The same over batches a provider produces (a Python generator or PyDataset): each batch is
+  // copied once into the step's input. The first batch's rows are the batch size the programs
+  // are compiled for (a smaller batch gets its own program). FitOptions::validation_data or
+  // validation_dataset may be set; batch-norm recalibration is not available (kInvalidArgument).
+  History fit(BatchProvider& train, const FitOptions& options);
   EvalResult evaluate(const data::ImagesView& data, int64_t batch_size);
   EvalResult evaluate(const data::LabeledImages& data, int64_t batch_size) {
     return evaluate(data.view(), batch_size);

@@ -19,6 +19,8 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from .utils import PyDataset
+from .utils._image_dataset import ImageDataset
 
 _MEMORY_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
                  "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -222,13 +224,30 @@ class Model:
             budget = parse_bytes(memory_budget)
             if budget != self._trainer_options["memory_budget"]:
                 self._rebuild_trainer(memory_budget=budget)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        if isinstance(validation_data, ImageDataset):
+            if not isinstance(x, ImageDataset):
+                raise NotImplementedError("fit(): validation_data as a dataset needs x as a "
+                                          "dataset too")
+        elif isinstance(x, ImageDataset) or _is_batches(x):
+            if validation_split:
+                raise ValueError("validation_split is only supported for arrays, as in Keras")
+        if isinstance(x, ImageDataset):
+            return self._fit_on(lambda d, c: self._trainer.fit_dataset(
+                x._engine, epochs, None if validation_data is None else validation_data._engine,
+                d, c, initial_epoch, steps_per_epoch or 0, verbose),
+                callbacks, verbose, epochs, steps_per_epoch or x.cardinality())
+        if _is_batches(x):
+            source = _Batches(x, self, steps_per_epoch)
+            vx, vy = self._validation_arrays(validation_data)
+            return self._fit_on(lambda d, c: self._trainer.fit_batches(
+                source, epochs, vx, vy, d, c, initial_epoch, steps_per_epoch or 0, verbose),
+                callbacks, verbose, epochs, steps_per_epoch or source.num_batches)
         x = _images(x, "x")
         y = self._labels(y, len(x), "y")
         validation = None
         if validation_data is not None:
-            vx, vy = validation_data[0], validation_data[1]
-            vx = _images(vx, "validation_data x")
-            validation = (vx, self._labels(vy, len(vx), "validation_data y"))
+            validation = self._validation_arrays(validation_data)
         elif validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split={validation_split}: use a fraction in (0, 1)")
@@ -237,20 +256,30 @@ class Model:
             x, y = x[:split], y[:split]
         batch_size = 32 if batch_size is None else int(batch_size)
         self._batch_size = batch_size
-        verbose = 1 if verbose == "auto" else int(verbose)
+        return self._fit_on(lambda d, c: self._trainer.fit(
+            x, y, batch_size, epochs, bool(shuffle), None if validation is None else validation[0],
+            None if validation is None else validation[1], d, c, initial_epoch,
+            steps_per_epoch or 0, verbose),
+            callbacks, verbose, epochs, steps_per_epoch or -(-len(x) // batch_size))
+
+    def _fit_on(self, run, callbacks, verbose, epochs, steps):
+        """Runs run(dispatcher, engine callbacks) with the callbacks split between the engine
+        and Python (History last), and returns the History."""
         history = callbacks_module.History()
         engine_callbacks, python_callbacks = callbacks_module.split(callbacks or [], self)
         python_callbacks.append(history)
-        dispatcher = callbacks_module.Dispatcher(python_callbacks, self, {
-            "verbose": verbose, "epochs": epochs,
-            "steps": -(-len(x) // batch_size) if steps_per_epoch is None else steps_per_epoch})
+        dispatcher = callbacks_module.Dispatcher(
+            python_callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps})
         self.stop_training = False
-        self._trainer.fit(x, y, batch_size, epochs, bool(shuffle),
-                          None if validation is None else validation[0],
-                          None if validation is None else validation[1], dispatcher,
-                          engine_callbacks, initial_epoch, steps_per_epoch or 0, verbose)
+        run(dispatcher, engine_callbacks)
         self.history = history
         return history
+
+    def _validation_arrays(self, validation_data):
+        if validation_data is None:
+            return None, None
+        vx = _images(validation_data[0], "validation_data x")
+        return vx, self._labels(validation_data[1], len(vx), "validation_data y")
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
@@ -258,9 +287,12 @@ class Model:
         if sample_weight is not None or steps is not None:
             raise NotImplementedError("evaluate(sample_weight=..., steps=...) is not supported "
                                       "by leantrain")
-        x = _images(x, "x")
-        logs = self._trainer.evaluate(x, self._labels(y, len(x), "y"),
-                                      32 if batch_size is None else int(batch_size))
+        if isinstance(x, ImageDataset):
+            logs = self._trainer.evaluate_dataset(x._engine)
+        else:
+            x = _images(x, "x")
+            logs = self._trainer.evaluate(x, self._labels(y, len(x), "y"),
+                                          32 if batch_size is None else int(batch_size))
         names = ["loss"] + [m.name for m in self._compile["metrics"]]
         if return_dict:
             return {name: logs[name] for name in names}
@@ -487,3 +519,48 @@ def _images(x, what):
                          "height, width, channels): add the channel axis with "
                          "np.expand_dims(x, -1)")
     return np.ascontiguousarray(x)
+
+
+def _is_batches(x):
+    """True for what fit() reads batch by batch: a PyDataset, a generator or an iterator."""
+    return isinstance(x, PyDataset) or (hasattr(x, "__next__") and not isinstance(x, np.ndarray))
+
+
+class _Batches:
+    """A PyDataset or a generator as the engine's batch source (num_batches, start_epoch(epoch),
+    next() -> None or (x, y) as the engine reads them). A PyDataset is read from its first batch
+    each epoch (on_epoch_end between epochs, as Keras); a generator goes on where it stopped."""
+
+    def __init__(self, data, model, steps_per_epoch):
+        self.data, self.model = data, model
+        if isinstance(data, PyDataset):
+            self.num_batches = data.num_batches if data.num_batches is not None else -1
+        else:
+            self.num_batches = -1
+        if steps_per_epoch is not None:
+            self.num_batches = min(self.num_batches, steps_per_epoch) \
+                if self.num_batches >= 0 else steps_per_epoch
+        self.index = 0
+
+    def start_epoch(self, epoch):
+        if isinstance(self.data, PyDataset):
+            if epoch > 0 or self.index > 0:
+                self.data.on_epoch_end()
+            self.data.on_epoch_begin()
+        self.index = 0
+
+    def next(self):
+        if 0 <= self.num_batches <= self.index:
+            return None
+        try:
+            batch = self.data[self.index] if isinstance(self.data, PyDataset) else next(self.data)
+        except (StopIteration, IndexError):
+            return None
+        self.index += 1
+        if not isinstance(batch, tuple) or len(batch) not in (2, 3):
+            raise ValueError("fit(): each batch must be a tuple (x, y) or (x, y, sample_weight), "
+                             f"got {type(batch).__name__}")
+        if len(batch) == 3 and batch[2] is not None:
+            raise NotImplementedError("fit(): sample weights are not supported by leantrain")
+        x = _images(batch[0], "a batch's x")
+        return x, self.model._labels(batch[1], len(x), "a batch's y")

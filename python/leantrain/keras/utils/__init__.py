@@ -48,3 +48,6 @@ def set_random_seed(seed):
     initialization, shuffling and dropout of models compiled afterwards."""
     from .._model import set_random_seed as _set
     _set(seed)
+
+
+from ._image_dataset import image_dataset_from_directory  # noqa: E402
