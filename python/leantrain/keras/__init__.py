@@ -3,7 +3,7 @@ engine. The same names, arguments, defaults and return types; what the engine ca
 NotImplementedError naming the argument, rather than being ignored."""
 
 from . import (applications, callbacks, datasets, initializers, layers, losses, metrics,
-               models, optimizers, regularizers, utils)
+               mixed_precision, models, optimizers, regularizers, utils)
 from ._graph import KerasTensor
 from ._model import Model, Sequential
 from .layers import Input, InputLayer, Layer

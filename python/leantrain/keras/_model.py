@@ -167,7 +167,7 @@ class Model:
             "optimizer": self._compile["optimizer"].get_config_entry(),
             "loss": loss_object.serialized(),
             "loss_weights": None, "metrics": metrics, "weighted_metrics": None,
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": jit_compile,
         }
         self._rebuild_trainer()
 
