@@ -11,6 +11,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -194,18 +195,49 @@ class PythonBatches final : public train::BatchProvider {
   nb::object batch_;
 };
 
-// Trains on `train` (FitOptions filled but for callbacks and output) with the dispatcher of
-// Python callbacks first, the GIL released; returns each epoch's logs.
+// std::cout (the callbacks' messages) written to sys.stdout while it lives.
+class CoutToPython {
+ public:
+  CoutToPython() : previous_(std::cout.rdbuf(&buffer_)) {}
+  ~CoutToPython() {
+    std::cout.flush();
+    std::cout.rdbuf(previous_);
+  }
+  CoutToPython(const CoutToPython&) = delete;
+  CoutToPython& operator=(const CoutToPython&) = delete;
+  std::streambuf* buffer() { return &buffer_; }
+
+ private:
+  PythonStdout buffer_;
+  std::streambuf* previous_;
+};
+
+// The callbacks in the order given: an engine callback as it is, anything else a Python
+// callback's dispatcher (see python_callback).
+std::vector<train::CallbackPtr> engine_callbacks(const nb::list& callbacks) {
+  std::vector<train::CallbackPtr> out;
+  for (nb::handle c : callbacks) {
+    train::CallbackPtr engine;
+    if (nb::try_cast(c, engine)) {
+      out.push_back(std::move(engine));
+    } else {
+      out.push_back(python_callback(nb::borrow(c)));
+    }
+  }
+  return out;
+}
+
+// Trains on `train` with `callbacks` (see engine_callbacks), the GIL released and what the
+// engine prints going to sys.stdout; returns each epoch's logs.
 template <typename Train>
-nb::list run_fit(Trainer& trainer, Train& train, train::FitOptions options, nb::object dispatcher,
-                 std::vector<train::CallbackPtr> callbacks) {
-  options.callbacks = std::move(callbacks);
-  options.callbacks.insert(options.callbacks.begin(), python_callback(std::move(dispatcher)));
-  PythonStdout buffer;
-  std::ostream out(&buffer);
-  options.out = &out;
+nb::list run_fit(Trainer& trainer, Train& train, train::FitOptions options,
+                 const nb::list& callbacks) {
+  options.callbacks = engine_callbacks(callbacks);
   train::History history;
   {
+    CoutToPython cout;
+    std::ostream out(cout.buffer());
+    options.out = &out;
     nb::gil_scoped_release release;
     history = trainer.fit(train, options);
     out.flush();
@@ -234,36 +266,33 @@ train::FitOptions fit_options(int64_t batch_size, int epochs, bool shuffle,
 
 nb::list fit(Trainer& trainer, const Array& x, const Labels& y, int64_t batch_size, int epochs,
              bool shuffle, const std::optional<Array>& validation_x,
-             const std::optional<Labels>& validation_y, nb::object dispatcher,
-             std::vector<train::CallbackPtr> callbacks, int initial_epoch, int64_t steps_per_epoch,
-             int verbose) {
+             const std::optional<Labels>& validation_y, const nb::list& callbacks,
+             int initial_epoch, int64_t steps_per_epoch, int verbose) {
   const data::ImagesView train = view_of(x, y, "x");
   return run_fit(trainer, train,
                  fit_options(batch_size, epochs, shuffle, validation_x, validation_y, initial_epoch,
                              steps_per_epoch, verbose),
-                 std::move(dispatcher), std::move(callbacks));
+                 callbacks);
 }
 
 nb::list fit_batches(Trainer& trainer, nb::object source, int epochs,
                      const std::optional<Array>& validation_x,
-                     const std::optional<Labels>& validation_y, nb::object dispatcher,
-                     std::vector<train::CallbackPtr> callbacks, int initial_epoch,
-                     int64_t steps_per_epoch, int verbose) {
+                     const std::optional<Labels>& validation_y, const nb::list& callbacks,
+                     int initial_epoch, int64_t steps_per_epoch, int verbose) {
   PythonBatches train(std::move(source));
   return run_fit(trainer, train,
                  fit_options(32, epochs, false, validation_x, validation_y, initial_epoch,
                              steps_per_epoch, verbose),
-                 std::move(dispatcher), std::move(callbacks));
+                 callbacks);
 }
 
 nb::list fit_dataset(Trainer& trainer, const data::Dataset& dataset, int epochs,
-                     const data::Dataset* validation, nb::object dispatcher,
-                     std::vector<train::CallbackPtr> callbacks, int initial_epoch,
+                     const data::Dataset* validation, const nb::list& callbacks, int initial_epoch,
                      int64_t steps_per_epoch, int verbose) {
   train::FitOptions options = fit_options(0, epochs, false, std::nullopt, std::nullopt,
                                           initial_epoch, steps_per_epoch, verbose);
   options.validation_dataset = validation;
-  return run_fit(trainer, dataset, options, std::move(dispatcher), std::move(callbacks));
+  return run_fit(trainer, dataset, options, callbacks);
 }
 
 // keras.utils.image_dataset_from_directory's datasets (pixels 0..255 as Keras gives them): a
@@ -351,9 +380,9 @@ void set_weights(
 
 std::string profile(Trainer& trainer, int64_t batch_size) {
   runtime::Program& program = trainer.training_program(batch_size);
-  return train::profile_memory(program, trainer.store().total_bytes(),
-                               "training step, batch " + std::to_string(batch_size))
-      .table();
+  const train::MemoryProfile p = train::profile_memory(
+      program, trainer.store().total_bytes(), "training step, batch " + std::to_string(batch_size));
+  return p.table() + "\n" + p.peak_line() + "\n";
 }
 
 void bind_memory_report(nb::module_& m) {
@@ -403,16 +432,15 @@ void bind_trainer(nb::module_& m) {
            nb::arg("memory_limit"))
       .def("fit", &fit, nb::arg("x"), nb::arg("y"), nb::arg("batch_size"), nb::arg("epochs"),
            nb::arg("shuffle"), nb::arg("validation_x").none(), nb::arg("validation_y").none(),
-           nb::arg("dispatcher"), nb::arg("callbacks"), nb::arg("initial_epoch"),
-           nb::arg("steps_per_epoch"), nb::arg("verbose"),
-           "Trains; returns each epoch's logs. x is read in place.")
-      .def("fit_batches", &fit_batches, nb::arg("source"), nb::arg("epochs"),
-           nb::arg("validation_x").none(), nb::arg("validation_y").none(), nb::arg("dispatcher"),
            nb::arg("callbacks"), nb::arg("initial_epoch"), nb::arg("steps_per_epoch"),
-           nb::arg("verbose"), "Trains on batches source.next() returns (see PythonBatches).")
+           nb::arg("verbose"), "Trains; returns each epoch's logs. x is read in place.")
+      .def("fit_batches", &fit_batches, nb::arg("source"), nb::arg("epochs"),
+           nb::arg("validation_x").none(), nb::arg("validation_y").none(), nb::arg("callbacks"),
+           nb::arg("initial_epoch"), nb::arg("steps_per_epoch"), nb::arg("verbose"),
+           "Trains on batches source.next() returns (see PythonBatches).")
       .def("fit_dataset", &fit_dataset, nb::arg("dataset"), nb::arg("epochs"),
-           nb::arg("validation").none(), nb::arg("dispatcher"), nb::arg("callbacks"),
-           nb::arg("initial_epoch"), nb::arg("steps_per_epoch"), nb::arg("verbose"))
+           nb::arg("validation").none(), nb::arg("callbacks"), nb::arg("initial_epoch"),
+           nb::arg("steps_per_epoch"), nb::arg("verbose"))
       .def("evaluate_dataset", &evaluate_dataset, nb::arg("dataset"))
       .def("evaluate", &evaluate, nb::arg("x"), nb::arg("y"), nb::arg("batch_size"))
       .def("predict", &predict, nb::arg("x"), nb::arg("batch_size"))
@@ -425,11 +453,11 @@ void bind_trainer(nb::module_& m) {
           nb::arg("batch_size"))
       .def(
           "summary",
-          [](Trainer& t, int64_t batch_size) {
+          [](Trainer& t, int64_t batch_size, int64_t optimizer_params) {
             const auto memory = t.layer_memory(batch_size);
-            return t.model().summary(&memory);
+            return t.model().summary(&memory, optimizer_params);
           },
-          nb::arg("batch_size"))
+          nb::arg("batch_size"), nb::arg("optimizer_params"))
       .def("largest_batch_within", &Trainer::largest_batch_within, nb::arg("budget"),
            nb::arg("max_batch"))
       .def("profile", &profile, nb::arg("batch_size"))

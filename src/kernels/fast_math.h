@@ -28,7 +28,8 @@ void for_chunks(int64_t n, const Body& body) {
 
 // exp(x), relative error ~1.2e-7 (Cephes' expf polynomial). Inputs are clamped to [-87, 88] so
 // the result stays a normal float: exp(-87) ~ 1.6e-38 stands in for smaller values, exp(88)
-// ~ 1.7e38 for larger ones.
+// ~ 1.7e38 for larger ones. A NaN stays NaN (as std::exp's), so that it reaches the loss and
+// the output instead of turning into a number.
 [[gnu::always_inline]] inline float exp_approx(float x) {
   constexpr int32_t kBits87 = std::bit_cast<int32_t>(87.0f);
   constexpr int32_t kBits88 = std::bit_cast<int32_t>(88.0f);
@@ -36,7 +37,8 @@ void for_chunks(int64_t n, const Body& body) {
   const int32_t bits = std::bit_cast<int32_t>(x);
   const int32_t limit = kBits88 - ((bits >> 31) & (kBits88 - kBits87));  // 87 if x < 0
   int32_t magnitude = bits & ~kSignBit;
-  magnitude = magnitude < limit ? magnitude : limit;
+  constexpr int32_t kInfinityBits = 0x7f800000;  // magnitudes above it are NaN
+  magnitude = magnitude < limit || magnitude > kInfinityBits ? magnitude : limit;
   x = std::bit_cast<float>(magnitude | (bits & kSignBit));
 
   constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer

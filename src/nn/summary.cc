@@ -1,6 +1,7 @@
 // Model::summary(): Keras 3's table, drawn the way the `rich` library draws it for Keras
 // (column widths from Keras' positions, reduced by rich's ratio_reduce to fit the borders; cells
 // word-wrapped as rich's divide_line does).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <regex>
@@ -161,7 +162,8 @@ std::string percent(double share) {
 
 }  // namespace
 
-std::string Model::summary(const std::map<std::string, LayerMemory>* memory) const {
+std::string Model::summary(const std::map<std::string, LayerMemory>* memory,
+                           int64_t optimizer_params) const {
   const bool chain = sequential_like_;
   std::vector<size_t> widths =
       chain ? keras_widths(88, {0.45, 0.80, 1.0}) : keras_widths(108, {0.3, 0.56, 0.74, 1.0});
@@ -214,12 +216,19 @@ std::string Model::summary(const std::map<std::string, LayerMemory>* memory) con
   }
   out += rule(cols, "└", "─", "┴", "┘");
   const int64_t trainable = count_params(true), frozen = count_params(false);
-  out += " Total params: " + with_commas(trainable + frozen) + " (" +
-         memory::readable_bytes((trainable + frozen) * 4) + ")\n";
+  // Keras' optimizer variables are f32 but for the int64 iteration counter: 4 bytes more.
+  const int64_t optimizer_bytes = optimizer_params > 0 ? optimizer_params * 4 + 4 : 0;
+  const int64_t total = trainable + frozen + std::max<int64_t>(optimizer_params, 0);
+  out += " Total params: " + with_commas(total) + " (" +
+         memory::readable_bytes((trainable + frozen) * 4 + optimizer_bytes) + ")\n";
   out += " Trainable params: " + with_commas(trainable) + " (" +
          memory::readable_bytes(trainable * 4) + ")\n";
   out += " Non-trainable params: " + with_commas(frozen) + " (" +
          memory::readable_bytes(frozen * 4) + ")\n";
+  if (optimizer_params > 0) {
+    out += " Optimizer params: " + with_commas(optimizer_params) + " (" +
+           memory::readable_bytes(optimizer_bytes) + ")\n";
+  }
   return out;
 }
 

@@ -42,28 +42,53 @@ void Trainer::save_weights(const std::string& path) const {
       {{"format", "leantrain"}, {"model", model_.name()}, {"keras_config", nn::to_json(model_)}});
 }
 
+namespace {
+
+// The stored tensor of each variable: by name; or, when the names differ (the same
+// architecture built again, its layers numbered on: conv2d_1 for conv2d), by position when the
+// file holds exactly the model's shapes in its order, as Keras matches a .weights.h5 file.
+std::vector<const StoredTensor*> match_weights(const SafetensorsFile& file,
+                                               const std::vector<nn::ModelVariable>& vars,
+                                               const std::string& path, const nn::Model& model) {
+  std::vector<const StoredTensor*> found;
+  for (const nn::ModelVariable& v : vars) found.push_back(file.find(v.full_name()));
+  const bool by_name = std::all_of(found.begin(), found.end(), [](auto* t) { return t; });
+  const std::vector<StoredTensor>& stored = file.tensors();
+  if (!by_name && stored.size() == vars.size()) {
+    bool same_shapes = true;
+    for (size_t i = 0; i < vars.size(); ++i) {
+      same_shapes = same_shapes && stored[i].shape == vars[i].variable.shape;
+    }
+    if (same_shapes) {
+      for (size_t i = 0; i < vars.size(); ++i) found[i] = &stored[i];
+    }
+  }
+  // Check everything before changing anything.
+  for (size_t i = 0; i < vars.size(); ++i) {
+    const nn::ModelVariable& v = vars[i];
+    LT_CHECK(found[i] != nullptr, kInvalidArgument, path, ": no tensor '", v.full_name(),
+             "' for the model's variable of that name (model '", model.name(),
+             "'), nor the model's shapes in its order; the file was saved from a different "
+             "model");
+    const StoredTensor& t = *found[i];
+    LT_CHECK(t.dtype == DType::kF32 && t.shape == v.variable.shape, kInvalidArgument, path,
+             ": tensor '", t.name, "' is ", dtype_name(t.dtype), " ", t.shape.to_string(),
+             " but the model's variable ", v.full_name(), " is f32 ", v.variable.shape.to_string());
+  }
+  LT_CHECK(stored.size() == vars.size(), kInvalidArgument, path, ": the file holds ", stored.size(),
+           " tensors but model '", model.name(), "' has ", vars.size(),
+           " variables; the file was saved from a different model");
+  return found;
+}
+
+}  // namespace
+
 void Trainer::load_weights(const std::string& path) {
   const SafetensorsFile file = read_safetensors(path);
   const std::vector<nn::ModelVariable> vars = model_.variables();
-  // Check everything before changing anything.
-  for (const nn::ModelVariable& v : vars) {
-    const StoredTensor* t = file.find(v.full_name());
-    LT_CHECK(t != nullptr, kInvalidArgument, path, ": no tensor '", v.full_name(),
-             "' for the model's variable of that name (model '", model_.name(),
-             "'); the file was saved from a different model");
-    LT_CHECK(t->dtype == DType::kF32 && t->shape == v.variable.shape, kInvalidArgument, path,
-             ": tensor '", v.full_name(), "' is ", dtype_name(t->dtype), " ", t->shape.to_string(),
-             " but the model's variable is f32 ", v.variable.shape.to_string());
-  }
-  for (const StoredTensor& t : file.tensors()) {
-    const bool known = std::any_of(vars.begin(), vars.end(), [&](const nn::ModelVariable& v) {
-      return v.full_name() == t.name;
-    });
-    LT_CHECK(known, kInvalidArgument, path, ": tensor '", t.name, "' is not a variable of model '",
-             model_.name(), "'; the file was saved from a different model");
-  }
-  for (const nn::ModelVariable& v : vars) {
-    file.at(v.full_name()).copy_to(store_->view(v.full_name()));
+  const std::vector<const StoredTensor*> found = match_weights(file, vars, path, model_);
+  for (size_t i = 0; i < vars.size(); ++i) {
+    found[i]->copy_to(store_->view(vars[i].full_name()));
   }
 }
 

@@ -61,6 +61,18 @@ TEST(SoftmaxTest, StableForHugeInputsAndOneClass) {
   }
 }
 
+TEST(SoftmaxTest, ANaNInARowMakesTheRowNaNAsStdExpDoes) {
+  // A NaN input (a NaN pixel, a diverged weight) must reach the output, not become a number:
+  // the row (NaN, 1, 2) is NaN throughout; the next row is untouched.
+  const std::vector<float> x = {std::nanf(""), 1.0f, 2.0f, 0.0f, 0.0f, 0.0f};
+  for (auto fn : {softmax_fwd_ref, softmax_fwd_fast}) {
+    std::vector<float> y(6);
+    fn(x.data(), 2, 3, y.data());
+    for (int j = 0; j < 3; ++j) EXPECT_TRUE(std::isnan(y[j])) << j << ": " << y[j];
+    for (int j = 3; j < 6; ++j) EXPECT_NEAR(y[j], 1.0 / 3.0, 1e-7);
+  }
+}
+
 TEST(SoftmaxTest, ReferenceGradientMatchesFiniteDifferences) {
   for (const Rows& r : {Rows{1, 1}, Rows{1, 4}, Rows{3, 5}, Rows{5, 7}}) {
     SCOPED_TRACE(name(r));

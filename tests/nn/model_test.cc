@@ -59,6 +59,15 @@ TEST(ModelTest, SummaryHasKerasConnectedToColumnWithWrappedCells) {
   };
   for (const char* row : rows) EXPECT_TRUE(contains(s, row)) << row << "\n" << s;
   EXPECT_TRUE(contains(s, " Total params: 146 (584.00 B)")) << s;
+  EXPECT_FALSE(contains(s, "Optimizer params")) << s;
+  // Once an optimizer is built, Keras counts its variables in the total (Adam: 2 x 146 + 2).
+  const std::string with_optimizer = residual_model().summary(nullptr, 294);
+  EXPECT_TRUE(contains(with_optimizer, " Total params: 440 (1.72 KB)")) << with_optimizer;
+  EXPECT_TRUE(contains(with_optimizer, " Trainable params: 146 (584.00 B)")) << with_optimizer;
+  EXPECT_TRUE(contains(with_optimizer,
+                       " Non-trainable params: 0 (0.00 B)\n Optimizer params: "
+                       "294 (1.15 KB)\n"))
+      << with_optimizer;
 }
 
 TEST(ModelTest, ChainOfCallsIsSequentialLikeAndShowsItsInputLayer) {

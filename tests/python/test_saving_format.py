@@ -277,8 +277,6 @@ def archive(tmp_path):
     (dict(drop=("model.weights.h5",)), r"missing member\(s\) model\.weights\.h5"),
     (dict(edit_h5=lambda h5: h5.__delitem__("layers/conv2d_1")),
      r"layer 'head' \(Conv2D\) in config\.json has no group layers/conv2d_1/vars"),
-    (dict(edit_h5=lambda h5: h5["layers/dense/vars"].attrs.__setitem__("name", "other")),
-     "layers/dense/vars holds the weights of layer 'other' but config.json puts 'dense'"),
     (dict(edit_h5=lambda h5: h5.create_group("layers/conv2d_2/vars")),
      r"has weights for layers/conv2d_2, which no layer in config\.json maps to"),
     (dict(edit_h5=lambda h5: h5.__delitem__("layers/batch_normalization/vars/1")),

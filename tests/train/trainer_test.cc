@@ -253,6 +253,30 @@ TEST(TrainerTest, SaveLoadPredictIsBitwiseIdentical) {
   std::filesystem::remove(path);
 }
 
+TEST(TrainerTest, WeightsLoadByPositionIntoTheSameArchitectureWithOtherNames) {
+  const auto model = [](const std::string& prefix) {
+    return Sequential(
+        Shape{12, 12, 1},
+        {nn::Conv2D({.filters = 4, .kernel_size = 3, .name = prefix + "conv"}),
+         nn::Flatten({.name = prefix + "flat"}), nn::Dense({.units = 4, .name = prefix + "head"})});
+  };
+  Trainer a(model("a_"), {.seed = 1});
+  Trainer b(model("b_"), {.seed = 2});
+  ASSERT_NE(a.get_weights(), b.get_weights());
+  const std::string path = temp_path("positional.safetensors");
+  a.save_weights(path);
+  b.load_weights(path);
+  EXPECT_EQ(b.get_weights(), a.get_weights());
+  // Another architecture with the same variable count does not load by position.
+  Trainer c(Sequential(Shape{12, 12, 1}, {nn::Conv2D({.filters = 5, .kernel_size = 3}),
+                                          nn::Flatten(), nn::Dense({.units = 4})}),
+            {});
+  const auto before = c.get_weights();
+  EXPECT_THROW(c.load_weights(path), Error);
+  EXPECT_EQ(c.get_weights(), before);
+  std::filesystem::remove(path);
+}
+
 TEST(TrainerTest, CorruptTruncatedOrForeignWeightsGiveClearErrorsAndChangeNothing) {
   Trainer a(small_cnn(), {.seed = 1});
   const std::string path = temp_path("good.safetensors");

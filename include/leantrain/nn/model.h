@@ -78,7 +78,10 @@ class Model {
   // Connected to for a model that is not sequential-like; then Total / Trainable / Non-trainable
   // params with their sizes. With `memory` (per layer name), two more columns: bytes kept for
   // backward and share of the planned peak.
-  std::string summary(const std::map<std::string, LayerMemory>* memory = nullptr) const;
+  // With optimizer_params > 0 (the optimizer's variables, once built), Keras' "Optimizer
+  // params" line too, counted in the total as Keras counts it.
+  std::string summary(const std::map<std::string, LayerMemory>* memory = nullptr,
+                      int64_t optimizer_params = 0) const;
 
  protected:
   // For Sequential: marks the model as one (summary leaves out its input layer).

@@ -131,9 +131,12 @@ class Trainer {
   void predict_into(const data::ImagesView& data, int64_t batch_size, std::span<float> out);
 
   // Weights as safetensors: every variable (trainable and not) as "<layer>/<variable>" in the
-  // model's order, Keras layouts, f32; written atomically. load_weights throws
-  // Error(kInvalidArgument) naming the first variable whose name or shape differs (nothing is
-  // changed then), Error(kDataLoss) for a corrupt file.
+  // model's order, Keras layouts, f32; written atomically. load_weights matches tensors to
+  // variables by name, or, when names differ but the file holds exactly the model's shapes in
+  // its order (the same architecture built again: conv2d_1 for conv2d), by position, as Keras
+  // loads a .weights.h5 file. It throws Error(kInvalidArgument) naming the first variable
+  // without a tensor of its shape, or the counts when the file holds more (nothing is changed
+  // then), Error(kDataLoss) for a corrupt file.
   void save_weights(const std::string& path) const;
   void load_weights(const std::string& path);
   // Every variable's values in the model's order (Keras' get_weights), and back.

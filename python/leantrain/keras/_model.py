@@ -166,7 +166,10 @@ class Model:
         self._compile_config = {
             "optimizer": self._compile["optimizer"].get_config_entry(),
             "loss": loss_object.serialized(),
-            "loss_weights": None, "metrics": metrics, "weighted_metrics": None,
+            "loss_weights": None,
+            "metrics": None if metrics is None else [
+                m if isinstance(m, str) else metrics_module.serialize(m) for m in metrics],
+            "weighted_metrics": None,
             "run_eagerly": False, "steps_per_execution": 1, "jit_compile": jit_compile,
         }
         self._rebuild_trainer()
@@ -192,6 +195,7 @@ class Model:
             c["memory_budget"], c["micro_batches"], c["bf16_storage"], c["allocator"],
             c["memory_limit"])
         self._trainer_options = c
+        optimizer._trainer = self._trainer
         if weights is not None:
             self._trainer.set_weights(weights)
 
@@ -218,7 +222,7 @@ class Model:
                                          ("validation_steps", validation_steps, None),
                                          ("validation_batch_size", validation_batch_size, None),
                                          ("validation_freq", validation_freq, 1)):
-            if value is not default and value != default:
+            if (value is not None) if default is None else (value != default):
                 raise NotImplementedError(f"fit({argument}=...) is not supported by leantrain")
         if memory_budget is not None:
             budget = parse_bytes(memory_budget)
@@ -233,15 +237,15 @@ class Model:
             if validation_split:
                 raise ValueError("validation_split is only supported for arrays, as in Keras")
         if isinstance(x, ImageDataset):
-            return self._fit_on(lambda d, c: self._trainer.fit_dataset(
+            return self._fit_on(lambda c: self._trainer.fit_dataset(
                 x._engine, epochs, None if validation_data is None else validation_data._engine,
-                d, c, initial_epoch, steps_per_epoch or 0, verbose),
+                c, initial_epoch, steps_per_epoch or 0, verbose),
                 callbacks, verbose, epochs, steps_per_epoch or x.cardinality())
         if _is_batches(x):
             source = _Batches(x, self, steps_per_epoch)
             vx, vy = self._validation_arrays(validation_data)
-            return self._fit_on(lambda d, c: self._trainer.fit_batches(
-                source, epochs, vx, vy, d, c, initial_epoch, steps_per_epoch or 0, verbose),
+            return self._fit_on(lambda c: self._trainer.fit_batches(
+                source, epochs, vx, vy, c, initial_epoch, steps_per_epoch or 0, verbose),
                 callbacks, verbose, epochs, steps_per_epoch or source.num_batches)
         x = _images(x, "x")
         y = self._labels(y, len(x), "y")
@@ -256,22 +260,20 @@ class Model:
             x, y = x[:split], y[:split]
         batch_size = 32 if batch_size is None else int(batch_size)
         self._batch_size = batch_size
-        return self._fit_on(lambda d, c: self._trainer.fit(
+        return self._fit_on(lambda c: self._trainer.fit(
             x, y, batch_size, epochs, bool(shuffle), None if validation is None else validation[0],
-            None if validation is None else validation[1], d, c, initial_epoch,
+            None if validation is None else validation[1], c, initial_epoch,
             steps_per_epoch or 0, verbose),
             callbacks, verbose, epochs, steps_per_epoch or -(-len(x) // batch_size))
 
     def _fit_on(self, run, callbacks, verbose, epochs, steps):
-        """Runs run(dispatcher, engine callbacks) with the callbacks split between the engine
-        and Python (History last), and returns the History."""
+        """Runs run(callbacks as the engine takes them, History last) and returns the
+        History."""
         history = callbacks_module.History()
-        engine_callbacks, python_callbacks = callbacks_module.split(callbacks or [], self)
-        python_callbacks.append(history)
-        dispatcher = callbacks_module.Dispatcher(
-            python_callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps})
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
         self.stop_training = False
-        run(dispatcher, engine_callbacks)
+        run(callbacks_module.for_engine(list(callbacks or []) + [history], self, params))
+        self._fitted = True
         self.history = history
         return history
 
@@ -419,8 +421,16 @@ class Model:
         """Keras 3's table, plus leantrain's memory columns at the last fit's batch size (32
         before any fit): what each layer keeps for the backward pass, and its share of the
         planned peak."""
-        text = self._ensure_trainer().summary(self._batch_size)
+        text = self._ensure_trainer().summary(self._batch_size, self._optimizer_params())
         (print_fn or print)(text.rstrip("\n"))
+
+    def _optimizer_params(self):
+        """Keras' count of the optimizer's variables once a fit built them (0 before): its
+        iteration counter, its learning rate and its slots per trainable weight."""
+        if not getattr(self, "_fitted", False) or self._compile is None:
+            return 0
+        trainable = self._engine_model().count_params(True)
+        return 2 + self._compile["optimizer"]._slots_per_weight() * trainable
 
     def memory_plan(self, batch_size):
         """What training at `batch_size` takes, known before the first step: the breakdown as

@@ -249,11 +249,8 @@ def _read_layer_vars(h5, name, cls, key, where):
         raise ValueError(f"{where}: layer '{name}' ({cls}) in {_CONFIG} has no "
                          f"group {key}/vars in {_WEIGHTS}; config and weights "
                          "disagree, or the file predates Keras 3's layout")
-    saved_name = group.attrs.get("name")
-    if saved_name is not None and saved_name != name:
-        raise ValueError(f"{where}: {key}/vars holds the weights of layer "
-                         f"'{saved_name}' but {_CONFIG} puts '{name}' there; "
-                         "the layer order of config and weights disagree")
+    # Keras matches layers by position (the group's key), not by the name it records: the same
+    # architecture built again in one process has other names (conv2d_1 for conv2d).
     nested = sorted(set(h5[key]) - {"vars"})
     if nested:
         raise ValueError(f"{where}: layer '{name}' ({cls}) has sublayer state "

@@ -2,6 +2,7 @@
 LearningRateScheduler, ReduceLROnPlateau and TerminateOnNaN with Keras 3's logic), TensorBoard,
 and Callback for subclasses written in Python, whose hooks receive Keras' `logs` dicts."""
 
+import math
 import os
 import time
 
@@ -60,17 +61,19 @@ class _EngineCallback(Callback):
         raise NotImplementedError
 
 
-def split(callbacks, model):
-    """(the engine's callbacks, the Python ones) in the order given."""
-    engine, python = [], []
+def for_engine(callbacks, model, params):
+    """What fit() hands the engine, in Keras' order (the callbacks given, then History): the
+    engine's own callbacks, and a Dispatcher for each one written in Python."""
+    out = []
     for callback in callbacks:
         if isinstance(callback, _EngineCallback):
-            engine.append(callback._make(model))
+            made = callback._make(model)
+            out.append(made if made is not None else Dispatcher([callback], model, params))
         elif isinstance(callback, Callback):
-            python.append(callback)
+            out.append(Dispatcher([callback], model, params))
         else:
             raise TypeError(f"callbacks: {callback!r} is not a keras.callbacks.Callback")
-    return engine, python
+    return out
 
 
 class Dispatcher:
@@ -158,12 +161,21 @@ class CSVLogger(_EngineCallback):
 
 
 class TerminateOnNaN(_EngineCallback):
+    """Stops training after a batch whose loss is NaN or infinite; with raise_error, raises
+    RuntimeError there instead (as Keras 3)."""
+
     def __init__(self, raise_error=False):
         super().__init__()
         self.raise_error = raise_error
 
     def _make(self, model):
-        return _core.terminate_on_nan(bool(self.raise_error))
+        return None if self.raise_error else _core.terminate_on_nan(False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: "
+                               f"{loss}. Terminating training immediately.")
 
 
 class ReduceLROnPlateau(_EngineCallback):
@@ -231,9 +243,15 @@ class TensorBoard(Callback):
         if self.write_steps_per_second and self.params.get("steps"):
             logs["steps_per_second"] = self.params["steps"] / max(time.time() - self._epoch_start,
                                                                   1e-9)
-        for key, value in logs.items():
-            which, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            self._writer(which).add_scalar("epoch_" + name, float(value), epoch)
+        from ._tensorboard import keras_epoch_scalars
+        logs.pop("learning_rate", None)
+        learning_rate = float(self.model.optimizer.learning_rate) \
+            if self.model.optimizer is not None and not callable(
+                self.model.optimizer._learning_rate) else logs.get("learning_rate")
+        for which, scalars in zip(("train", "validation"),
+                                  keras_epoch_scalars(logs, learning_rate)):
+            for tag, value in scalars.items():
+                self._writer(which).add_scalar(tag, float(value), epoch)
         for writer in self._writers.values():
             writer.flush()
 

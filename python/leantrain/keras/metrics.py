@@ -79,6 +79,11 @@ def get(identifier):
                      f"{sorted(_BY_NAME)}")
 
 
+def serialize(metric):
+    return {"module": "keras.metrics", "class_name": type(metric).__name__,
+            "config": metric.get_config(), "registered_name": None}
+
+
 def resolve(metrics):
     """compile(metrics=...) as a list of Metric objects."""
     if isinstance(metrics, dict):

@@ -77,6 +77,9 @@ class SGD(Optimizer):
     def _engine_args(self):
         return (float(self.momentum), bool(self.nesterov), 0.9, 0.999, 1e-7, 0.0)
 
+    def _slots_per_weight(self):
+        return 1 if self.momentum else 0
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -98,6 +101,9 @@ class Adam(Optimizer):
     def _engine_args(self):
         return (0.0, False, float(self.beta_1), float(self.beta_2), float(self.epsilon),
                 float(self.weight_decay or 0.0))
+
+    def _slots_per_weight(self):
+        return 2
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
