@@ -214,8 +214,11 @@ class Model:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1, *, memory_budget=None):
-        """Keras' fit() on numpy arrays: x (samples, height, width, channels) uint8 or float32,
-        read in place; y class ids or one-hot rows. memory_budget re-plans to fit it."""
+        """Keras' fit() on numpy arrays (x (samples, height, width, channels) uint8 or float32,
+        read in place; y class ids or one-hot rows), a PyDataset or generator of such batches,
+        or an image_dataset_from_directory dataset. memory_budget ("600MiB") re-plans the step
+        to fit it when it differs from compile()'s: the weights carry over, the optimizer's
+        state starts afresh."""
         self._require_compiled("fit")
         for argument, value, default in (("class_weight", class_weight, None),
                                          ("sample_weight", sample_weight, None),
