@@ -1,7 +1,8 @@
 """Our .keras reader and writer against real Keras 3.15 (TensorFlow backend, CPU).
 
-Run with the reference venv:
-  PYTHONPATH=python /var/tmp/lt-probe/bin/python -m pytest -q tests/python/parity
+Run from the repository's root in the project's venv, with the package installed in it (as
+scripts/test does):
+  "$(scripts/setup-python)/bin/python" -m pytest -q tests/python/parity
 """
 
 import importlib

@@ -8,8 +8,9 @@ Sequential, a functional model with skip connections, a shared layer, a
 Concatenate, several inputs and outputs) must match Keras' to_json() exactly.
 Name counters are restarted on both sides before each test.
 
-Run with the reference venv:
-  PYTHONPATH=python /var/tmp/lt-probe/bin/python -m pytest -q tests/python/parity
+Run from the repository's root in the project's venv, with the package installed in it (as
+scripts/test does):
+  "$(scripts/setup-python)/bin/python" -m pytest -q tests/python/parity
 """
 
 import importlib
