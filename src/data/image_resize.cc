@@ -171,6 +171,11 @@ inline Float4 load4(const float* p) {
   return v;
 }
 
+// The weights are non-negative and sum to 1, so the exact blend of u8 pixels lies in
+// [0, 255]; float rounding over many taps (an area filter over a large window: ~180 x 130)
+// can overshoot it by ~1e-5 relative. Clamped back before the affine map.
+inline float in_pixel_range(float v) { return std::clamp(v, 0.0f, 255.0f); }
+
 // Horizontal pass of one row: out[ox] = (sum_k wx[k] * row[start + k - lo]) * scale + offset.
 // `row` has at least one float of padding after its last pixel. kTaps > 0 fixes the tap count
 // at compile time (the common small filters unroll fully); 0 reads it from the table.
@@ -191,6 +196,7 @@ void horizontal_pass(const float* row, const AxisWeights& wx, int64_t out_w, con
       const float* r = row + (starts[ox] - wx.lo) * C;
       Float4 acc = wk[0] * load4(r);
       for (int64_t k = 1; k < taps; ++k) acc += wk[k] * load4(r + k * C);
+      for (int c = 0; c < 4; ++c) acc[c] = in_pixel_range(acc[c]);
       acc = acc * s + o;
       if (C == 4 || ox + 1 < out_w) {
         std::memcpy(out_row + ox * C, &acc, sizeof acc);
@@ -206,7 +212,9 @@ void horizontal_pass(const float* row, const AxisWeights& wx, int64_t out_w, con
       for (int64_t k = 0; k < taps; ++k) {
         for (int c = 0; c < C; ++c) acc[c] += wk[k] * r[k * C + c];
       }
-      for (int c = 0; c < C; ++c) out_row[ox * C + c] = acc[c] * scale[c] + offset[c];
+      for (int c = 0; c < C; ++c) {
+        out_row[ox * C + c] = in_pixel_range(acc[c]) * scale[c] + offset[c];
+      }
     }
   }
 }

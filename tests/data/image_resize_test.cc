@@ -97,6 +97,29 @@ TEST(ResizeTest, AreaOfIntegerFactorIsTheBoxMean) {
   expect_floats_near(resize_floats(img, 2, 2, Interpolation::kArea), expected);
 }
 
+TEST(ResizeTest, ABlendOfManyTapsStaysInsideThePixelRange) {
+  // An area filter over a large window sums ~180 x 130 float weights per output: their
+  // rounding must not carry a white image past 255 (found by the image fuzzer: 255.0013, with
+  // a 914x929 window of a 1804x1036 JPEG shrunk to 5x7).
+  Image white;
+  white.height = 1804;
+  white.width = 1036;
+  white.channels = 1;
+  white.pixels.assign(static_cast<size_t>(white.size()), 255);
+  for (const bool flip : {false, true}) {
+    for (const Interpolation interpolation :
+         {Interpolation::kArea, Interpolation::kBilinear, Interpolation::kNearest}) {
+      std::vector<float> out(5 * 7, -1.0f);
+      resize_to_float(white, CropWindow{85, 106, 914, 929}, 5, 7, out.data(),
+                      PixelAffine::rescale(1.0f), interpolation, /*antialias=*/true, flip);
+      for (const float v : out) {
+        EXPECT_LE(v, 255.0f);
+        EXPECT_GE(v, 254.99f);
+      }
+    }
+  }
+}
+
 TEST(ResizeTest, AreaOfFractionalFactorWeighsByCoverage) {
   // 3 -> 2: output 0 covers [0, 1.5): all of p0 and half of p1; output 1 covers [1.5, 3).
   const Image img = gray(1, 3, {30, 90, 210});
