@@ -3,7 +3,6 @@
 // The GIL is released while steps run.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
-#include <nanobind/stl/function.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
@@ -423,7 +422,10 @@ void bind_trainer(nb::module_& m) {
         nb::arg("epsilon"), nb::arg("weight_decay"), nb::arg("schedule").none());
   m.def("schedule_from_config", &schedule_from_config, nb::arg("class_name"), nb::arg("config"));
   nb::class_<train::Optimizer>(m, "Optimizer");
-  nb::class_<Schedule>(m, "Schedule", "A learning-rate schedule the engine computes.");
+  nb::class_<Schedule>(m, "Schedule", "A learning-rate schedule the engine computes.")
+      .def(
+          "__call__", [](const Schedule& s, int64_t step) { return s.fn(step); }, nb::arg("step"),
+          "The learning rate after `step` completed steps.");
   nb::class_<Trainer>(m, "Trainer",
                       "One model compiled for training (Keras' compile); not thread-safe.")
       .def(nb::new_(&make_trainer), nb::arg("model"), nb::arg("optimizer"), nb::arg("loss"),

@@ -68,44 +68,43 @@ def for_engine(callbacks, model, params):
     for callback in callbacks:
         if isinstance(callback, _EngineCallback):
             made = callback._make(model)
-            out.append(made if made is not None else Dispatcher([callback], model, params))
+            out.append(made if made is not None else Dispatcher(callback, model, params))
         elif isinstance(callback, Callback):
-            out.append(Dispatcher([callback], model, params))
+            out.append(Dispatcher(callback, model, params))
         else:
             raise TypeError(f"callbacks: {callback!r} is not a keras.callbacks.Callback")
     return out
 
 
 class Dispatcher:
-    """What the engine calls: each hook of each Python callback, in order. A hook's return
-    value True tells the engine to stop (model.stop_training was set)."""
+    """What the engine calls for one Python callback: its hooks with Keras' arguments. A hook's
+    return value True tells the engine to stop (model.stop_training was set)."""
 
-    def __init__(self, callbacks, model, params):
-        self.callbacks = callbacks
+    def __init__(self, callback, model, params):
+        self.callback = callback
         self.model = model
-        for callback in callbacks:
-            callback.set_model(model)
-            callback.set_params(params)
-
-    def _call(self, hook, *args):
-        for callback in self.callbacks:
-            getattr(callback, hook)(*args)
-        return bool(self.model.stop_training)
+        callback.set_model(model)
+        callback.set_params(params)
 
     def on_train_begin(self):
-        return self._call("on_train_begin", {})
+        self.callback.on_train_begin({})
+        return bool(self.model.stop_training)
 
     def on_epoch_begin(self, epoch):
-        return self._call("on_epoch_begin", epoch, {})
+        self.callback.on_epoch_begin(epoch, {})
+        return bool(self.model.stop_training)
 
     def on_train_batch_end(self, batch, logs):
-        return self._call("on_train_batch_end", batch, logs)
+        self.callback.on_train_batch_end(batch, logs)
+        return bool(self.model.stop_training)
 
     def on_epoch_end(self, epoch, logs):
-        return self._call("on_epoch_end", epoch, logs)
+        self.callback.on_epoch_end(epoch, logs)
+        return bool(self.model.stop_training)
 
     def on_train_end(self, logs):
-        return self._call("on_train_end", logs)
+        self.callback.on_train_end(logs)
+        return bool(self.model.stop_training)
 
 
 class EarlyStopping(_EngineCallback):

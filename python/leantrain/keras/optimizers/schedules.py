@@ -1,8 +1,6 @@
 """keras.optimizers.schedules: learning rate per optimizer step. The built-in ones are computed
 by the engine; a LearningRateSchedule subclass written in Python is called once per step."""
 
-import math
-
 from ... import _core
 
 
@@ -20,6 +18,11 @@ class LearningRateSchedule:
 
 
 class _Builtin(LearningRateSchedule):
+    """A schedule the engine computes; calling it asks the engine."""
+
+    def __call__(self, step):
+        return self._engine()(int(step))
+
     def _engine(self):
         return _core.schedule_from_config(type(self).__name__, self.get_config())
 
@@ -30,19 +33,6 @@ class CosineDecay(_Builtin):
         self.initial_learning_rate, self.decay_steps, self.alpha = \
             initial_learning_rate, decay_steps, alpha
         self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
-
-    def __call__(self, step):
-        def cosine(initial, s, steps):
-            decayed = 0.5 * (1 + math.cos(math.pi * s / steps))
-            return initial * ((1 - self.alpha) * decayed + self.alpha)
-        if self.warmup_target is None:
-            return cosine(self.initial_learning_rate, min(step, self.decay_steps),
-                          self.decay_steps)
-        s = min(step, self.warmup_steps + self.decay_steps)
-        if s < self.warmup_steps:
-            return self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) \
-                * s / self.warmup_steps
-        return cosine(self.warmup_target, s - self.warmup_steps, self.decay_steps)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
@@ -56,11 +46,6 @@ class ExponentialDecay(_Builtin):
         self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
         self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
 
-    def __call__(self, step):
-        p = step / self.decay_steps
-        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase
-                                                                else p)
-
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
@@ -70,12 +55,6 @@ class ExponentialDecay(_Builtin):
 class PiecewiseConstantDecay(_Builtin):
     def __init__(self, boundaries, values, name="PiecewiseConstant"):
         self.boundaries, self.values, self.name = list(boundaries), list(values), name
-
-    def __call__(self, step):
-        for boundary, value in zip(self.boundaries, self.values):
-            if step <= boundary:
-                return value
-        return self.values[-1]
 
     def get_config(self):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
