@@ -39,8 +39,12 @@ std::string format_eta(double seconds) {
   return buf;
 }
 
-ProgressBar::ProgressBar(int64_t target, std::ostream& out, bool dynamic)
-    : target_(target), out_(out), dynamic_(dynamic), start_(Clock::now()) {
+ProgressBar::ProgressBar(int64_t target, std::ostream& out, bool dynamic, Style style)
+    : target_(target),
+      out_(out),
+      dynamic_(dynamic && style == Style::kBar),
+      style_(style),
+      start_(Clock::now()) {
   after_first_ = start_;
   last_draw_ = start_;
 }
@@ -88,9 +92,11 @@ void ProgressBar::update(int64_t current, std::vector<std::pair<std::string, dou
   }
 
   std::sort(metrics.begin(), metrics.end());
-  std::string line = std::string(dynamic_ ? "\33[1m" : "") + counter + (dynamic_ ? "\33[0m" : "") +
-                     (bar.empty() ? "" : " " + bar) + " " + time_field + " " +
-                     format_per_step(per_step);
+  std::string line =
+      style_ == Style::kEpochLine
+          ? std::string(counter) + " - " + time_field + " - " + format_per_step(per_step)
+          : std::string(dynamic_ ? "\33[1m" : "") + counter + (dynamic_ ? "\33[0m" : "") +
+                (bar.empty() ? "" : " " + bar) + " " + time_field + " " + format_per_step(per_step);
   for (const auto& [name, value] : metrics) line += " - " + name + ": " + format_metric(value);
   line += extra;
 

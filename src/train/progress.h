@@ -22,8 +22,11 @@ std::string format_eta(double seconds);
 // once at the end otherwise. Not thread-safe.
 class ProgressBar {
  public:
+  // Keras' verbose=1 (kBar: ` 469/469 ━━━━━━━━━━━━━━━━━━━━ 3s 9ms/step - ...`) or verbose=2
+  // (kEpochLine: `469/469 - 3s - 9ms/step - ...`, printed at the end only).
+  enum class Style { kBar, kEpochLine };
   // target <= 0: unknown length ("12/Unknown", no bar).
-  ProgressBar(int64_t target, std::ostream& out, bool dynamic);
+  ProgressBar(int64_t target, std::ostream& out, bool dynamic, Style style = Style::kBar);
   // `metrics` are printed sorted by name (Keras sorts them); `extra` is appended as is.
   void update(int64_t current, std::vector<std::pair<std::string, double>> metrics,
               const std::string& extra, bool final);
@@ -33,6 +36,7 @@ class ProgressBar {
   int64_t target_;
   std::ostream& out_;
   bool dynamic_;
+  Style style_;
   Clock::time_point start_, after_first_, last_draw_;
   size_t last_width_ = 0;
 };

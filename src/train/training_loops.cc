@@ -303,7 +303,7 @@ int64_t Trainer::train_epoch(BatchSource& train, int64_t steps, const FitOptions
         cb->on_train_batch_end(*this, b, batch_logs);
       }
     }
-    if (options.verbose == 1 && b + 1 != steps) {
+    if (options.verbose > 0 && b + 1 != steps) {
       bar.update(b + 1, as_pairs(epoch->means()), "", false);
     }
   }
@@ -357,7 +357,9 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
     if (options.steps_per_epoch > 0) {
       steps = steps < 0 ? options.steps_per_epoch : std::min(options.steps_per_epoch, steps);
     }
-    ProgressBar bar(steps, out, dynamic);
+    ProgressBar bar(
+        steps, out, dynamic,
+        options.verbose == 2 ? ProgressBar::Style::kEpochLine : ProgressBar::Style::kBar);
     EpochSums sums{.objective = *objective_,
                    .sums = std::vector<double>(objective_->metrics.size())};
     const auto start = std::chrono::steady_clock::now();

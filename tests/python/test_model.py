@@ -7,6 +7,7 @@ comment saying so.
 """
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -393,6 +394,21 @@ def test_set_weights_rejects_wrong_count_and_shapes_naming_them():
 
 
 # --- files ----------------------------------------------------------------------------------
+
+def test_verbose_2_prints_one_keras_line_per_epoch(capfd):
+    x, y = _quadrant_data(100, 12)
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(CLASSES, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=2, validation_split=0.2, verbose=2)
+    lines = capfd.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2", lines
+    for line in (lines[1], lines[3]):  # Keras 3's: "3/3 - 0s - 5ms/step - accuracy: ..."
+        assert re.match(r"3/3 - \d+s - \d+(us|ms|s)/step - accuracy: \d\.\d{4} - loss: "
+                        r"\d\.\d{4} - val_accuracy: \d\.\d{4} - val_loss: \d\.\d{4}", line), line
+    assert len(lines) == 4, lines
+
 
 def test_save_keras_and_load_model_round_trip(tmp_path):
     x, y = _quadrant_data(96, seed=13)

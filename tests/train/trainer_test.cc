@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <tuple>
 
@@ -477,6 +478,16 @@ TEST(ProgressTest, FormatsLikeKeras) {
   bar.update(469, {{"loss", 0.5}, {"accuracy", 0.8}}, "", true);
   EXPECT_NE(out.str().find("469/469 ━━━━━━━━━━━━━━━━━━━━ "), std::string::npos) << out.str();
   EXPECT_NE(out.str().find(" - accuracy: 0.8000 - loss: 0.5000"), std::string::npos) << out.str();
+
+  std::ostringstream line;  // verbose=2: one line at the end, Keras' separators, no bar
+  ProgressBar epoch(469, line, /*dynamic=*/true, ProgressBar::Style::kEpochLine);
+  epoch.update(1, {{"loss", 0.7}}, "", false);
+  EXPECT_EQ(line.str(), "");
+  epoch.update(469, {{"loss", 0.5}, {"accuracy", 0.8}}, "", true);
+  EXPECT_TRUE(std::regex_match(
+      line.str(), std::regex("469/469 - \\d+s - \\d+(us|ms|s)/step - accuracy: 0\\.8000 - "
+                             "loss: 0\\.5000\n")))
+      << line.str();
 }
 
 }  // namespace
