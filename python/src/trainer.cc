@@ -448,6 +448,9 @@ void bind_trainer(nb::module_& m) {
       .def("predict", &predict, nb::arg("x"), nb::arg("batch_size"))
       .def("get_weights", &get_weights)
       .def("set_weights", &set_weights, nb::arg("weights"))
+      .def("copy_training_state", &Trainer::copy_training_state, nb::arg("source"),
+           "Takes over the weights, moving statistics, optimizer state, iteration count and "
+           "learning rate of a trainer of the same model and optimizer.")
       .def("save_weights", &Trainer::save_weights, nb::arg("path"))
       .def("load_weights", &Trainer::load_weights, nb::arg("path"))
       .def(

@@ -1,5 +1,6 @@
 // Trainer's weights: to and from safetensors files, and as arrays (Keras' get/set_weights).
 #include <algorithm>
+#include <cstring>
 
 #include "leantrain/core/error.h"
 #include "leantrain/nn/serialization.h"
@@ -30,6 +31,43 @@ void Trainer::set_weights(const std::vector<std::vector<float>>& weights) {
   for (size_t i = 0; i < vars.size(); ++i) {
     std::copy(weights[i].begin(), weights[i].end(), store_->view(vars[i].full_name()).f32());
   }
+}
+
+void Trainer::copy_training_state(const Trainer& from) {
+  const auto carried = [](const runtime::PersistentStore& store) {
+    std::vector<std::string> names;
+    for (const std::string& name : store.names()) {
+      if (store.kind(name) != graph::ValueKind::kGradient) names.push_back(name);
+    }
+    return names;
+  };
+  const std::vector<std::string> names = carried(*store_);
+  const std::vector<std::string> from_names = carried(*from.store_);
+  for (const std::string& name : from_names) {
+    LT_CHECK(store_->contains(name) && store_->kind(name) == from.store_->kind(name),
+             kInvalidArgument, "copy_training_state: '", name, "' (",
+             graph::value_kind_name(from.store_->kind(name)), ") of model '", from.model_.name(),
+             "' has no counterpart in model '", model_.name(),
+             "'; the state carries over only between trainers of one model and "
+             "optimizer");
+    const TensorView src = from.store_->view(name), dst = store_->view(name);
+    LT_CHECK(src.dtype == dst.dtype && src.shape == dst.shape, kInvalidArgument,
+             "copy_training_state: '", name, "' is ", dtype_name(src.dtype), src.shape.to_string(),
+             " in the source but ", dtype_name(dst.dtype), dst.shape.to_string(), " here");
+  }
+  LT_CHECK(names.size() == from_names.size(), kInvalidArgument, "copy_training_state: model '",
+           model_.name(), "' holds ", names.size(),
+           " persistent tensors besides gradients, the "
+           "source ",
+           from_names.size(),
+           "; the state carries over only between trainers of one "
+           "model and optimizer");
+  for (const std::string& name : from_names) {
+    const TensorView src = from.store_->view(name);
+    std::memcpy(store_->view(name).data, src.data, static_cast<size_t>(src.bytes()));
+  }
+  iteration_ = from.iteration_;
+  learning_rate_ = from.learning_rate_;
 }
 
 void Trainer::save_weights(const std::string& path) const {

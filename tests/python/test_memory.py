@@ -265,6 +265,26 @@ def test_fit_under_a_budget_below_keep_all_recomputes_and_trains_the_same():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_a_new_budget_in_fit_goes_on_with_the_optimizer_state():
+    keep_all = _plan_model().memory_plan(32)
+    budget = _steady_bytes(keep_all) - 1
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, 64)
+    whole = _plan_model()
+    whole.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    split = _plan_model()
+    split.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    split.fit(x, y, batch_size=32, epochs=2, initial_epoch=1, shuffle=False, verbose=0,
+              memory_budget=budget)
+    assert split.memory_plan(32).plan != "keep all"
+    assert split.optimizer.iterations == whole.optimizer.iterations == 4
+    # Adam's moments and step count carried over: a fresh optimizer would move every weight by
+    # about its learning rate in its first step
+    for a, b in zip(split.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_an_impossible_budget_raises_out_of_budget_error_naming_one_that_fits():
     assert issubclass(leantrain.OutOfBudgetError, MemoryError)
     rng = np.random.default_rng(5)

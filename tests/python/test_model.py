@@ -395,6 +395,29 @@ def test_set_weights_rejects_wrong_count_and_shapes_naming_them():
 
 # --- files ----------------------------------------------------------------------------------
 
+def test_sequential_add_and_pop_keep_the_trained_weights_of_the_layers_that_stay():
+    x, y = _quadrant_data(64, 11)
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten()])
+    model.add(keras.layers.Dense(CLASSES, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    trained = model.get_weights()
+
+    model.pop()
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in trained[:2]]
+    model.add(keras.layers.Dense(16, activation="relu"))
+    model.add(keras.layers.Dense(CLASSES, activation="softmax"))
+    after = model.get_weights()
+    assert [w.shape for w in after] == [(3, 3, 1, 4), (4,), (400, 16), (16,), (16, CLASSES),
+                                        (CLASSES,)]
+    for kept, before in zip(after[:2], trained[:2]):  # the convolution's trained weights
+        np.testing.assert_array_equal(kept, before)
+    assert np.any(after[2] != 0) and np.all(after[3] == 0)  # new layers: initialized afresh
+    history = model.fit(x, y, epochs=1, verbose=0)  # still compiled
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_verbose_2_prints_one_keras_line_per_epoch(capfd):
     x, y = _quadrant_data(100, 12)
     model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(),

@@ -49,6 +49,60 @@ TEST(TrainerTest, LearnsASeparableProblemAndHandlesThePartialBatch) {
   EXPECT_NEAR(r.logs.at("accuracy"), h.epochs.back().get("val_accuracy"), 1e-9);
 }
 
+// A trainer built again with other compile options (as fit(memory_budget=...) does from
+// Python) goes on from the old one's state: two epochs split across two trainers give the
+// weights of two epochs in one, bit for bit; carrying the weights alone does not (Adam's moments
+// and step count matter).
+TEST(TrainerTest, CopiedTrainingStateGoesOnAsTheSameTrainerWould) {
+  const data::LabeledImages train = quadrant_images(96, 5);
+  const CompileOptions options{.optimizer = Adam({.learning_rate = 0.01f}), .seed = 7};
+  const FitOptions epoch{.epochs = 1, .batch_size = 32, .verbose = 0};
+  Trainer whole(small_cnn(), options);
+  FitOptions two = epoch;
+  two.epochs = 2;
+  whole.fit(train, two);
+
+  Trainer first(small_cnn(), options);
+  first.fit(train, epoch);
+  CompileOptions other = options;
+  other.allocator.mode = memory::AllocatorMode::kGrow;
+  other.memory_budget_bytes = int64_t{1} << 30;
+  FitOptions second_epoch = epoch;
+  second_epoch.epochs = 2;
+  second_epoch.initial_epoch = 1;
+  Trainer carried(small_cnn(), other), weights_only(small_cnn(), other);
+  carried.copy_training_state(first);
+  weights_only.set_weights(first.get_weights());
+  EXPECT_EQ(carried.iterations(), first.iterations());
+  carried.fit(train, second_epoch);
+  weights_only.fit(train, second_epoch);
+
+  const std::vector<std::vector<float>> expected = whole.get_weights(),
+                                        actual = carried.get_weights(),
+                                        fresh_optimizer = weights_only.get_weights();
+  ASSERT_EQ(expected.size(), actual.size());
+  bool optimizer_state_mattered = false;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(expected[i], actual[i]) << "variable " << i;
+    optimizer_state_mattered |= expected[i] != fresh_optimizer[i];
+  }
+  EXPECT_TRUE(optimizer_state_mattered);
+}
+
+TEST(TrainerTest, TrainingStateDoesNotCarryToAnotherOptimizerAndChangesNothing) {
+  Trainer adam(small_cnn(), {.optimizer = Adam({}), .seed = 1});
+  Trainer sgd(small_cnn(), {.optimizer = SGD({.momentum = 0.9f}), .seed = 2});
+  const std::vector<std::vector<float>> before = sgd.get_weights();
+  try {
+    sgd.copy_training_state(adam);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("copy_training_state"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(sgd.get_weights(), before);
+}
+
 // Batches of a LabeledImages, in order, as a generator would hand them over (u8 at scale 1/255,
 // the view's own), counting the epochs started.
 class ImageBatchProvider final : public BatchProvider {

@@ -142,6 +142,13 @@ class Trainer {
   // Every variable's values in the model's order (Keras' get_weights), and back.
   std::vector<std::vector<float>> get_weights() const;
   void set_weights(const std::vector<std::vector<float>>& weights);
+  // Takes over the training state of `from`, a trainer of the same model built with other
+  // compile options (another memory budget, micro-batching or allocator): every variable,
+  // moving statistic and optimizer slot, the iteration count and the learning rate, so that
+  // training goes on as `from` would have. Gradients are not carried: each step rebuilds them.
+  // Throws Error(kInvalidArgument) naming the first tensor the two do not both hold with the
+  // same dtype and shape (another model or optimizer); nothing is changed then.
+  void copy_training_state(const Trainer& from);
 
   double learning_rate() const { return learning_rate_; }
   void set_learning_rate(double learning_rate);

@@ -80,6 +80,7 @@ class Model:
         self._compile = None  # the compile() arguments, resolved
         self._compile_config = None
         self._batch_size = 32  # of the last fit, for summary()'s memory columns
+        self._carried_weights = None  # {layer: arrays} across a Sequential's add() and pop()
 
     # --- the architecture -------------------------------------------------------------------
 
@@ -182,10 +183,12 @@ class Model:
     def optimizer(self):
         return self._compile["optimizer"] if self._compile else None
 
-    def _rebuild_trainer(self, **overrides):
+    def _rebuild_trainer(self, keep_optimizer_state=False, **overrides):
         """(Re)creates the engine's trainer with the compile options (and `overrides`), carrying
-        the current weights over."""
-        weights = self._trainer.get_weights() if self._trainer is not None else None
+        the current weights over, and with keep_optimizer_state the optimizer's state, step
+        count and learning rate too (the same optimizer under another plan)."""
+        old = self._trainer
+        weights = old.get_weights() if old is not None and not keep_optimizer_state else None
         c = dict(self._compile or _default_compile())
         c.update(overrides)
         optimizer = c["optimizer"]
@@ -198,6 +201,22 @@ class Model:
         optimizer._trainer = self._trainer
         if weights is not None:
             self._trainer.set_weights(weights)
+        elif old is not None:
+            self._trainer.copy_training_state(old)
+        elif self._carried_weights:
+            self._set_carried_weights()
+
+    def _set_carried_weights(self):
+        """Gives the layers that stayed through a change of a Sequential's layers their weights
+        from before it; new layers keep their initial values."""
+        carried, self._carried_weights = self._carried_weights, None
+        weights, index = self._trainer.get_weights(), {}
+        for i, (layer, _, shape, _) in enumerate(self._engine_model().variables()):
+            position = index[layer] = index.get(layer, -1) + 1
+            values = carried.get(layer, [])
+            if position < len(values) and values[position].shape == tuple(shape):
+                weights[i] = values[position]
+        self._trainer.set_weights(weights)
 
     def _ensure_trainer(self):
         if self._trainer is None:
@@ -217,8 +236,8 @@ class Model:
         """Keras' fit() on numpy arrays (x (samples, height, width, channels) uint8 or float32,
         read in place; y class ids or one-hot rows), a PyDataset or generator of such batches,
         or an image_dataset_from_directory dataset. memory_budget ("600MiB") re-plans the step
-        to fit it when it differs from compile()'s: the weights carry over, the optimizer's
-        state starts afresh."""
+        to fit it when it differs from compile()'s; training goes on from the same weights and
+        optimizer state."""
         self._require_compiled("fit")
         for argument, value, default in (("class_weight", class_weight, None),
                                          ("sample_weight", sample_weight, None),
@@ -230,7 +249,7 @@ class Model:
         if memory_budget is not None:
             budget = parse_bytes(memory_budget)
             if budget != self._trainer_options["memory_budget"]:
-                self._rebuild_trainer(memory_budget=budget)
+                self._rebuild_trainer(keep_optimizer_state=True, memory_budget=budget)
         verbose = 1 if verbose == "auto" else int(verbose)
         if isinstance(validation_data, ImageDataset):
             if not isinstance(x, ImageDataset):
@@ -454,15 +473,25 @@ class Sequential(Model):
     def add(self, layer, rebuild=True):
         if isinstance(layer, _graph.KerasTensor):
             layer = _graph.input_layer_of(layer)
+        self._forget_engine()
         self._seq_layers.append(layer)
-        self._engine = None
-        self._trainer = None
 
     def pop(self, rebuild=True):
-        layer = self._seq_layers.pop()
+        self._forget_engine()
+        return self._seq_layers.pop()
+
+    def _forget_engine(self):
+        """Drops the engine's model and trainer before the layers change, keeping the weights
+        of every layer by name: those that stay get them back when the engine is rebuilt (in
+        Keras, layers own their weights)."""
+        if self._trainer is not None:
+            carried = {}
+            for (layer, _, _, _), value in zip(self._engine.variables(),
+                                               self._trainer.get_weights()):
+                carried.setdefault(layer, []).append(value)
+            self._carried_weights = carried
         self._engine = None
         self._trainer = None
-        return layer
 
     @property
     def _layers(self):

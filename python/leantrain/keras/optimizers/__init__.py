@@ -41,6 +41,11 @@ class Optimizer:
         if self._trainer is not None:
             self._trainer.learning_rate = float(value)
 
+    @property
+    def iterations(self):
+        """The number of update steps applied (Keras' optimizer.iterations, as an int)."""
+        return self._trainer.iterations if self._trainer is not None else 0
+
     def _engine(self):
         """The engine's optimizer."""
         lr = self._learning_rate
