@@ -4,16 +4,17 @@
 engine. Beyond Keras: `model.fit(..., memory_budget="600MiB")`, `model.memory_plan(batch)`,
 `leantrain.find_batch_size(model, budget)` and `leantrain.profile(model, batch)`; and
 `leantrain.from_keras(keras_model)` brings a live Keras model over, weights included.
+`leantrain.data` streams image folders and TFRecord files through the engine's input pipelines.
 """
 
 import json
 
 from . import _core
 from ._core import DataLossError, OutOfBudgetError
-from . import keras
+from . import data, keras
 
 __version__ = "0.1.0"
-__all__ = ["keras", "from_keras", "find_batch_size", "profile", "OutOfBudgetError",
+__all__ = ["keras", "data", "from_keras", "find_batch_size", "profile", "OutOfBudgetError",
            "DataLossError"]
 
 

@@ -66,4 +66,5 @@ NB_MODULE(_core, m) {
   bind_model(m);
   bind_trainer(m);
   bind_callbacks(m);
+  bind_data(m);
 }

@@ -14,14 +14,12 @@
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <streambuf>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "bindings.h"
 #include "leantrain/core/error.h"
-#include "leantrain/data/image_folder.h"
 #include "leantrain/runtime/program.h"
 #include "leantrain/train/memory_profile.h"
 #include "leantrain/train/trainer.h"
@@ -34,36 +32,6 @@ namespace {
 using train::Trainer;
 using Array = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
 using Labels = nb::ndarray<nb::ro, int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
-
-// What fit() prints (the progress bar), written to Python's sys.stdout as Keras' is, so that
-// notebooks and redirections see it. Holds the GIL only while writing.
-class PythonStdout final : public std::streambuf {
- protected:
-  int overflow(int c) override {
-    if (c != traits_type::eof()) buffer_.push_back(static_cast<char>(c));
-    if (c == '\n' || c == '\r') sync();
-    return c;
-  }
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    buffer_.append(s, static_cast<size_t>(n));
-    if (std::memchr(s, '\n', static_cast<size_t>(n)) ||
-        std::memchr(s, '\r', static_cast<size_t>(n)))
-      sync();
-    return n;
-  }
-  int sync() override {
-    if (buffer_.empty()) return 0;
-    nb::gil_scoped_acquire acquire;
-    nb::object out = nb::module_::import_("sys").attr("stdout");
-    out.attr("write")(buffer_);
-    out.attr("flush")();
-    buffer_.clear();
-    return 0;
-  }
-
- private:
-  std::string buffer_;
-};
 
 // x (N, H, W, C) u8 or f32 and, when given, y (N) class ids, as a view of their memory.
 data::ImagesView view_of(const Array& x, const std::optional<Labels>& y, const char* what) {
@@ -294,32 +262,6 @@ nb::list fit_dataset(Trainer& trainer, const data::Dataset& dataset, int epochs,
   return run_fit(trainer, dataset, options, callbacks);
 }
 
-// keras.utils.image_dataset_from_directory's datasets (pixels 0..255 as Keras gives them): a
-// (training, validation or None) pair and the class names.
-nb::tuple image_folder(const std::string& directory, int64_t height, int64_t width,
-                       int64_t channels, int64_t batch_size, bool shuffle, uint64_t seed,
-                       std::optional<double> validation_split) {
-  data::ImageFolderPipeline p{.height = height,
-                              .width = width,
-                              .channels = channels,
-                              .batch_size = batch_size,
-                              .seed = seed,
-                              .antialias = false,
-                              .affine = data::PixelAffine::rescale(1.0f),
-                              .shuffle = shuffle};
-  data::ImageFolderData d = [&] {
-    PythonStdout buffer;
-    std::ostream out(&buffer);
-    data::ImageFolderData result =
-        data::image_folder_datasets(directory, p, validation_split, &out);
-    out.flush();
-    return result;
-  }();
-  nb::object validation = nb::none();
-  if (d.validation.has_value()) validation = nb::cast(*d.validation);
-  return nb::make_tuple(nb::cast(d.train), validation, d.classes);
-}
-
 nb::dict evaluate_dataset(Trainer& trainer, const data::Dataset& dataset) {
   train::EvalResult result;
   {
@@ -411,12 +353,6 @@ void bind_memory_report(nb::module_& m) {
 
 void bind_trainer(nb::module_& m) {
   bind_memory_report(m);
-  nb::class_<data::Dataset>(m, "Dataset", "A leantrain input pipeline (tf.data's model).")
-      .def_prop_ro("cardinality", &data::Dataset::cardinality)
-      .def("describe", &data::Dataset::describe);
-  m.def("image_folder", &image_folder, nb::arg("directory"), nb::arg("height"), nb::arg("width"),
-        nb::arg("channels"), nb::arg("batch_size"), nb::arg("shuffle"), nb::arg("seed"),
-        nb::arg("validation_split").none());
   m.def("make_optimizer", &make_optimizer, nb::arg("name"), nb::arg("learning_rate"),
         nb::arg("momentum"), nb::arg("nesterov"), nb::arg("beta_1"), nb::arg("beta_2"),
         nb::arg("epsilon"), nb::arg("weight_decay"), nb::arg("schedule").none());

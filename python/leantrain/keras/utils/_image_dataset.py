@@ -60,9 +60,10 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if seed is None:
         seed = random.randint(0, 10**6 - 1)
     directory = os.fspath(directory)
-    train, validation, _ = _core.image_folder(directory, int(image_size[0]), int(image_size[1]),
-                                              channels, int(batch_size), bool(shuffle),
-                                              int(seed), validation_split)
+    train, validation, _, _ = _core.image_folder(
+        directory, int(image_size[0]), int(image_size[1]), channels, int(batch_size),
+        bool(shuffle), int(seed), validation_split, threads=2, flip=False, crop=False,
+        on_error="raise", scale=1.0, offset=0.0)
     names = sorted(d for d in os.listdir(directory)
                    if os.path.isdir(os.path.join(directory, d)) and not d.startswith("."))
     wrap = lambda d: ImageDataset(d, names, int(batch_size))  # noqa: E731
