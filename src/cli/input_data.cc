@@ -1,8 +1,10 @@
 #include "cli/input_data.h"
 
 #include <algorithm>
+#include <charconv>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -201,14 +203,12 @@ InputData load_synthetic(const DataArgs& a) {
   const Shape shape = parse_shape(rest.substr(0, colon));
   LT_CHECK(shape.rank() == 3, kInvalidArgument, "--data '", spec,
            "': the image shape is HxWxC, e.g. 224x224x3");
+  const std::string_view digits = std::string_view(rest).substr(colon + 1);
   int64_t classes = 0;
-  try {
-    classes = std::stoll(rest.substr(colon + 1));
-  } catch (const std::exception&) {
-    classes = 0;
-  }
-  LT_CHECK(classes >= 1, kInvalidArgument, "--data '", spec,
-           "': CLASSES must be a positive integer");
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), classes);
+  LT_CHECK(error == std::errc() && end == digits.data() + digits.size() && classes >= 1,
+           kInvalidArgument, "--data '", spec, "': CLASSES must be a positive integer, got '",
+           digits, "'");
   LT_CHECK(a.synthetic_batches >= 1, kInvalidArgument, "synthetic data needs >= 1 batch");
   const int64_t count = a.synthetic_batches * a.batch_size;
   InputData in;
