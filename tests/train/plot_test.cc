@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
@@ -541,12 +543,22 @@ TEST(SvgTest, MismatchedSeriesLengthsNameTheSeries) {
   }
 }
 
+// Replacing a file atomically gives its name a new inode (written aside, then renamed): a hard
+// link to the old file still reads the old bytes, where writing in place would have changed them
+// under it. Nothing else is left in the directory.
 TEST(SvgTest, WritesTheFileAtomically) {
   std::string dir = ::testing::TempDir() + "leantrain_plot_test_XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/run.svg", link = dir + "/old.svg";
+  std::ofstream(path) << "old plot";
+  std::filesystem::create_hard_link(path, link);
   const std::vector<Chart> charts = training_run();
-  write_svg(dir + "/run.svg", charts);
-  EXPECT_EQ(read_file(dir + "/run.svg"), to_svg(charts));
+  write_svg(path, charts);
+  EXPECT_EQ(read_file(path), to_svg(charts));
+  EXPECT_EQ(read_file(link), "old plot");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir),
+                          std::filesystem::directory_iterator()),
+            2);
   std::filesystem::remove_all(dir);
 }
 

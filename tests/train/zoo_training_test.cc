@@ -175,18 +175,8 @@ TEST(ZooTrainingTest, NormalizationAndGlobalMaxPoolingPredictKerasValues) {
   }
 }
 
-TEST(ZooTrainingTest, EfficientNetB0TrainsOnceItsInitializersExist) {
+TEST(ZooTrainingTest, EfficientNetB0Trains) {
   const nn::Model model = nn::make_model("efficientnet_b0", Shape{32, 32, 3}, 5);
-  try {
-    Trainer probe(model, {.seed = 1});
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kUnimplemented &&
-        std::string(e.what()).find("variance_scaling") != std::string::npos) {
-      GTEST_SKIP() << "the trainer does not know EfficientNet's VarianceScaling initializers yet: "
-                   << e.what();
-    }
-    throw;
-  }
   const data::LabeledImages data = random_images(8, 32, 32, 3, 5, 6);  // 2 steps of 4
   const double loss = train_steps(model, data, 4, KernelChoice::kFast);
   EXPECT_TRUE(std::isfinite(loss)) << loss;
