@@ -46,6 +46,7 @@ struct TrainArgs {
   std::string project = "runs/train";
   std::string name = "exp";
   int patience = 0;  // EarlyStopping on val_loss when > 0
+  bool terminate_on_nan = false;
   std::string lr_schedule = "constant";
   int64_t steps_per_epoch = 0;
   int64_t recalibrate_bn = 0;
@@ -232,6 +233,7 @@ nlohmann::json args_json(const TrainArgs& a) {
           {"conv_weights", a.conv_weights},
           {"dense_impl", a.dense_impl},
           {"patience", a.patience},
+          {"terminate_on_nan", a.terminate_on_nan},
           {"lr_schedule", a.lr_schedule},
           {"recalibrate_bn", a.recalibrate_bn},
           {"memory_budget", a.memory_budget},
@@ -344,6 +346,8 @@ std::vector<train::CallbackPtr> make_callbacks(const TrainArgs& a, const InputDa
     callbacks.push_back(
         train::EarlyStopping({.patience = a.patience, .restore_best_weights = true}));
   }
+  // First: no later callback sees the non-finite loss, and no checkpoint is written after it.
+  if (a.terminate_on_nan) callbacks.insert(callbacks.begin(), train::TerminateOnNaN(true));
   if (a.steps > 0) callbacks.push_back(std::make_shared<StopAfterSteps>(a.steps));
   callbacks.push_back(batch_losses);
   return callbacks;
@@ -517,6 +521,9 @@ void add_train_command(CLI::App& app) {
          "--patience", a->patience,
          "EarlyStopping on val_loss with this patience, restoring the best weights (0: off)")
       ->capture_default_str();
+  cmd->add_flag("--terminate-on-nan", a->terminate_on_nan,
+                "Stop at the first NaN or infinite loss with an error naming the batch (exit code "
+                "2); the run directory keeps the last epoch's checkpoint (Keras' TerminateOnNaN)");
   cmd->add_option("--steps-per-epoch", a->steps_per_epoch,
                   "Stop each epoch after this many steps (0: the whole training set)")
       ->capture_default_str();

@@ -7,6 +7,8 @@
 namespace leantrain::train {
 
 std::string format_metric(double value) {
+  if (std::isnan(value)) return "nan";  // as Python prints it, whatever the sign bit
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
   char buf[64];
   std::snprintf(buf, sizeof buf, std::fabs(value) > 1e-3 ? "%.4f" : "%.4e", value);
   return buf;

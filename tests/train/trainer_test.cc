@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <sstream>
 #include <tuple>
@@ -521,6 +522,8 @@ TEST(TrainerTest, RecalibratedBatchNormStatisticsFixASlowMomentum) {
 TEST(ProgressTest, FormatsLikeKeras) {
   EXPECT_EQ(format_metric(0.52413), "0.5241");
   EXPECT_EQ(format_metric(0.0001234), "1.2340e-04");
+  EXPECT_EQ(format_metric(-std::numeric_limits<double>::quiet_NaN()), "nan");
+  EXPECT_EQ(format_metric(-std::numeric_limits<double>::infinity()), "-inf");
   EXPECT_EQ(format_per_step(0.0123), "12ms/step");
   EXPECT_EQ(format_per_step(2.4), "2s/step");
   EXPECT_EQ(format_per_step(0.00045), "450us/step");
