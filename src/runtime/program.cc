@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -208,6 +210,75 @@ void Program::run(const graph::StepState& state, std::vector<double>* node_secon
     (*node_seconds)[n] +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
+}
+
+size_t Program::first_backward_node() const {
+  for (size_t n = 0; n < kernels_.size(); ++n) {
+    const graph::Phase phase = graph_.node(static_cast<graph::NodeId>(n)).phase;
+    if (phase == graph::Phase::kBackward || phase == graph::Phase::kUpdate) return n;
+  }
+  return kernels_.size();
+}
+
+bool Program::run_if_loss_finite(const graph::StepState& state, const std::string& loss) {
+  if (arena_.base() != bound_base_) bind();
+  const size_t guard = first_backward_node();
+  for (size_t n = 0; n < kernels_.size(); ++n) {
+    if (n == guard && !std::isfinite(view(loss).f32()[0])) return false;
+    kernels_[n]->run(graph::RunArgs{inputs_[n], outputs_[n], scratch_ptrs_[n], &state});
+  }
+  return true;
+}
+
+namespace {
+
+bool all_finite(const TensorView& t) {
+  if (t.dtype != DType::kF32) return true;
+  const float* p = t.f32();
+  return std::all_of(p, p + t.num_elements(), [](float v) { return std::isfinite(v); });
+}
+
+bool overlaps(const TensorView& a, const std::byte* begin, int64_t bytes) {
+  const auto* p = static_cast<const std::byte*>(a.data);
+  return p < begin + bytes && begin < p + a.bytes();
+}
+
+}  // namespace
+
+graph::NodeId Program::first_non_finite_node(const graph::StepState& state) {
+  if (arena_.base() != bound_base_) bind();
+  const size_t guard = first_backward_node();
+  for (graph::ValueId v = 0; v < graph_.num_values(); ++v) {
+    if (graph_.value(v).kind != graph::ValueKind::kInput) continue;
+    const TensorView input = value_views_[static_cast<size_t>(v)];
+    if (!all_finite(input)) return kNonFiniteInput;
+    for (size_t n = 0; n < guard; ++n) {  // what the forward pass writes must leave it alone
+      const auto* scratch = static_cast<const std::byte*>(scratch_ptrs_[n]);
+      if (scratch != nullptr && overlaps(input, scratch, scratch_[n])) return kInputsOverwritten;
+      for (const TensorView& out : outputs_[n]) {
+        if (overlaps(input, static_cast<const std::byte*>(out.data), out.bytes())) {
+          return kInputsOverwritten;
+        }
+      }
+    }
+  }
+  // The forward pass moves batch-norm statistics: put them back afterwards.
+  std::vector<std::pair<TensorView, std::vector<std::byte>>> saved;
+  for (const graph::Value& value : graph_.values()) {
+    if (value.kind != graph::ValueKind::kState) continue;
+    const TensorView t = store_.view(value.name);
+    const auto* p = static_cast<const std::byte*>(t.data);
+    saved.emplace_back(t, std::vector<std::byte>(p, p + t.bytes()));
+  }
+  graph::NodeId found = -1;
+  for (size_t n = 0; n < guard && found < 0; ++n) {
+    kernels_[n]->run(graph::RunArgs{inputs_[n], outputs_[n], scratch_ptrs_[n], &state});
+    if (!std::all_of(outputs_[n].begin(), outputs_[n].end(), all_finite)) {
+      found = static_cast<graph::NodeId>(n);
+    }
+  }
+  for (const auto& [view, bytes] : saved) std::memcpy(view.data, bytes.data(), bytes.size());
+  return found;
 }
 
 TensorView Program::view(const std::string& name) {

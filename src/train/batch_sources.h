@@ -38,6 +38,9 @@ class BatchSource {
   virtual int64_t next(const SlotsFor& slots_for) = 0;
   // Elements the epoch's pipeline skipped (OnError::kSkip) and the first reasons.
   virtual data::PipelineStats epoch_stats() const { return {}; }
+  // True when the images may hold NaN or infinities (float data from the caller), which the
+  // trainer then checks each training batch for; decoded and u8 images cannot.
+  virtual bool may_hold_non_finite() const { return false; }
 };
 
 // Batches of in-memory images, shuffled per epoch or not.
@@ -66,6 +69,7 @@ class ImageBatches final : public BatchSource {
     }
     next_ = 0;
   }
+  bool may_hold_non_finite() const override { return batcher_.dtype() == DType::kF32; }
   int64_t next(const SlotsFor& slots_for) override {
     if (next_ == batcher_.num_batches()) return 0;
     const Slots slots = slots_for(batcher_.batch_count(next_));
@@ -91,6 +95,7 @@ class ProvidedBatches final : public BatchSource {
   std::vector<int64_t> known_batch_sizes() const override { return {batch_size_}; }
   void start_epoch(int64_t epoch) override;
   int64_t next(const SlotsFor& slots_for) override;
+  bool may_hold_non_finite() const override { return true; }
 
  private:
   data::ImagesView checked(const data::ImagesView& batch) const;

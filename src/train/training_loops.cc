@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "leantrain/core/error.h"
 #include "leantrain/core/rng.h"
@@ -69,12 +70,15 @@ int64_t Trainer::next_batch(BatchSource& source, StepMode mode, runtime::Program
   runtime::Program* program_used = nullptr;
   bool labels_in_program = false;
   bool micro = false;
+  float* images = nullptr;
   const int64_t n = source.next([&](int64_t rows) {
     micro = mode == StepMode::kTrain && micro_batches_for(rows) > 1;
     if (micro) {
       // The whole batch into the staging area; MicroBatcher::run_step copies its slices.
       compile_micro_step(rows);
-      return micro_->stage(rows);
+      const BatchSource::Slots staged = micro_->stage(rows);
+      images = staged.images;
+      return staged;
     }
     runtime::Program& p = program(mode, rows);
     program_used = &p;
@@ -88,9 +92,32 @@ int64_t Trainer::next_batch(BatchSource& source, StepMode mode, runtime::Program
       label_scratch_.resize(static_cast<size_t>(rows));
       label_slot = label_scratch_.data();
     }
-    return BatchSource::Slots{p.view(input_name_).f32(), label_slot};
+    images = p.view(input_name_).f32();
+    return BatchSource::Slots{images, label_slot};
   });
   if (n == 0) return 0;
+  if (mode == StepMode::kTrain && source.may_hold_non_finite()) {
+    // A NaN that a ReLU or a max-pooling drops in the forward pass still reaches the weights
+    // through the gradient, with a finite loss: refuse it before the step.
+    const int64_t pixels = model_.input_shape().num_elements();
+    const float* begin = images;
+    const float* end = images + n * pixels;
+    const float* bad = std::find_if(begin, end, [](float v) { return !std::isfinite(v); });
+    if (bad != end) {
+      const Shape& shape = model_.input_shape();
+      const int64_t at = bad - images, within = at % pixels;
+      const std::string where = shape.rank() == 3
+                                    ? internal::str_cat(" at (row ", within / (shape[1] * shape[2]),
+                                                        ", column ", within / shape[2] % shape[1],
+                                                        ", channel ", within % shape[2], ")")
+                                    : internal::str_cat(" at element ", within);
+      throw Error(ErrorCode::kInvalidArgument,
+                  internal::str_cat("image ", at / pixels, " of a training batch holds ",
+                                    format_metric(*bad), where,
+                                    ": training needs finite pixels; replace or drop such "
+                                    "values first (e.g. numpy.nan_to_num)"));
+    }
+  }
   const int32_t* labels = micro               ? micro_->staged_labels()
                           : labels_in_program ? program_used->view("labels").i32()
                                               : label_scratch_.data();
@@ -264,6 +291,7 @@ struct Trainer::EpochSums {
   double loss_sum = 0;       // the loss times the rows of each batch
   std::vector<double> sums;  // per metric, its counts
   int64_t seen = 0;          // examples
+  int64_t not_applied = 0;   // steps whose loss was not finite: no backward pass, no update
   // The epoch's running means, as Keras reports them.
   Logs means() const {
     const double s = static_cast<double>(seen);
@@ -275,6 +303,37 @@ struct Trainer::EpochSums {
     return l;
   }
 };
+
+// Says which step's loss was not finite and where its forward pass first produced a NaN or an
+// infinity, found by running that step's forward pass again with checks.
+void Trainer::describe_non_finite_step(runtime::Program& p, const graph::StepState& state,
+                                       int64_t batch, std::ostream& out) {
+  std::ostringstream m;
+  m << "\nStep " << state.iteration << " (batch " << batch << " of this epoch): the loss is "
+    << format_metric(p.view("loss").f32()[0]) << "; ";
+  const graph::NodeId n = p.first_non_finite_node(state);
+  if (n >= 0) {
+    const graph::Node& node = p.graph().node(n);
+    m << "the first NaN or infinity is the output of ";
+    if (node.name == node.layer) {
+      m << "layer '" << node.layer << "' (" << node.op->type();
+    } else {
+      m << "'" << node.name << "' (" << node.op->type()
+        << (node.layer.empty() ? "" : " of layer '" + node.layer + "'");
+    }
+    m << ", " << graph::phase_name(node.phase) << ")";
+  } else if (n == runtime::Program::kNonFiniteInput) {
+    m << "the input batch itself holds NaN or infinite values: check the data";
+  } else if (n == runtime::Program::kInputsOverwritten) {
+    m << "the step overwrites its input batch in place, so it cannot be run again to find the "
+         "op that produced it";
+  } else {
+    m << "running its forward pass again gave finite values only";
+  }
+  m << ". The step was not applied: no gradient or update touched the weights. A lower "
+       "learning rate often helps; --terminate-on-nan (TerminateOnNaN) stops training here.\n";
+  out << m.str();
+}
 
 int64_t Trainer::train_epoch(BatchSource& train, int64_t steps, const FitOptions& options,
                              ProgressBar& bar, EpochSums* epoch) {
@@ -290,7 +349,9 @@ int64_t Trainer::train_epoch(BatchSource& train, int64_t steps, const FitOptions
       micro_->run_step(n, micro_batches_for(n), state, &epoch->loss_sum, &epoch->sums);
     } else {
       runtime::Program& p = *program_used;
-      p.run(state);
+      if (!p.run_if_loss_finite(state) && epoch->not_applied++ == 0) {
+        describe_non_finite_step(p, state, b, options.out != nullptr ? *options.out : std::cout);
+      }
       epoch->loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
       for (size_t m = 0; m < epoch->sums.size(); ++m) {
         epoch->sums[m] += p.view(epoch->objective.metrics[m].name).f32()[0];
@@ -389,6 +450,10 @@ History Trainer::fit_batches(BatchSource& train, BatchSource* calibration,
       std::snprintf(extra, sizeof extra, " - %.0f img/s - peak_rss: %s", e.images_per_second,
                     memory::readable_bytes(memory::peak_rss_bytes()).c_str());
       bar.update(b, as_pairs(logs), extra, true);
+    }
+    if (sums.not_applied > 1) {
+      out << sums.not_applied << " steps of this epoch had a NaN or infinite loss and were not "
+          << "applied\n";
     }
     // Elements a skipping pipeline dropped this epoch: counted and reported, never silent.
     const data::PipelineStats pipeline = train.epoch_stats();

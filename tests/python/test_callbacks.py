@@ -11,6 +11,7 @@ import csv
 import glob
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -418,61 +419,70 @@ def test_reduce_lr_on_plateau_is_seen_in_optimizer_and_history():
 
 # --- TerminateOnNaN ---------------------------------------------------------------------------
 
-def _nan_data():
-    """float32 images with a NaN pixel in sample 40: batch 2 of 16 (not shuffled) has a NaN
-    loss."""
-    x, y = _data(96)
-    x = x.astype(np.float32)
-    x[40, 3, 3, 0] = np.nan
-    return x, y
-
-
-def _linear_model():
-    """_model() without the ReLU, which maps NaN to 0 (as TensorFlow's fused conv + ReLU
-    does), so that a NaN pixel reaches the loss."""
+def _nan_run():
+    """A model and data whose loss is NaN from batch 1 on (of 16, not shuffled): SGD at a
+    learning rate of 1e20 blows the logits up after the first step. (No Rescaling layer: it
+    would rescale the input batch in place, and the engine could not run the step again to
+    find the op.)"""
     model = keras.Sequential([
         keras.Input((12, 12, 1)),
-        keras.layers.Rescaling(1 / 255.0),
         keras.layers.Conv2D(4, 3),
         keras.layers.Flatten(),
         keras.layers.Dense(CLASSES, activation="softmax"),
     ])
-    model.compile(optimizer=keras.optimizers.SGD(0.05),
+    model.compile(optimizer=keras.optimizers.SGD(1e20),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"], seed=1)
-    return model
+    return model, _data(96)
 
 
 def test_terminate_on_nan_stops_after_the_first_nan_batch():
-    x, y = _nan_data()
+    model, (x, y) = _nan_run()
     recorder = Recorder()
-    history = _linear_model().fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
-                                  callbacks=[recorder, keras.callbacks.TerminateOnNaN()])
-    assert recorder.batches() == [0, 1, 2]
+    history = model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
+                        callbacks=[recorder, keras.callbacks.TerminateOnNaN()])
+    assert recorder.batches() == [0, 1]
     assert history.epoch == [0]
     assert math.isnan(history.history["loss"][0])
 
 
 def test_terminate_on_nan_prints_keras_message_to_python_stdout(capsys):
     # Like fit's progress bar, which goes through sys.stdout so that notebooks and
-    # redirections see it.
-    x, y = _nan_data()
-    _linear_model().fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0,
-                        callbacks=[keras.callbacks.TerminateOnNaN()])
-    assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
+    # redirections see it; before it, the engine says where the NaN came from.
+    model, (x, y) = _nan_run()
+    model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0,
+              callbacks=[keras.callbacks.TerminateOnNaN()])
+    out = capsys.readouterr().out
+    assert "Batch 1: Invalid loss, terminating training" in out
+    assert re.search(r"Step 2 \(batch 1 of this epoch\): the loss is nan; the first NaN or "
+                     r"infinity is the output of (layer )?'[^']+' \((Conv2D|Dense|MatMul|Softmax)[^)]*, "
+                     r"(forward|loss)\)\. The step was not applied", out), out
 
 
-def test_without_terminate_on_nan_training_goes_on():
-    x, y = _nan_data()
-    history = _linear_model().fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+def test_without_terminate_on_nan_training_goes_on_and_the_weights_stay_finite():
+    model, (x, y) = _nan_run()
+    history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
     assert history.epoch == [0, 1]
+    # the steps whose loss was NaN were not applied
+    assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
 def test_terminate_on_nan_with_raise_error_raises_runtime_error():
-    x, y = _nan_data()
-    # keras 3.15.1 raises RuntimeError("NaN or Inf loss encountered at batch 2. ...")
-    with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 2"):
-        _linear_model().fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
-                     callbacks=[keras.callbacks.TerminateOnNaN(raise_error=True)])
+    model, (x, y) = _nan_run()
+    # keras 3.15.1 raises RuntimeError("NaN or Inf loss encountered at batch 1. ...")
+    with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 1"):
+        model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
+                  callbacks=[keras.callbacks.TerminateOnNaN(raise_error=True)])
+
+
+def test_nan_in_float_training_data_is_refused_naming_the_pixel():
+    x, y = _data(96)
+    x = x.astype(np.float32)
+    x[40, 3, 5, 0] = np.nan  # image 8 of batch 2
+    model = _model()
+    with pytest.raises(ValueError, match=r"image 8 of a training batch holds nan at \(row 3, "
+                                         r"column 5, channel 0\): training needs finite pixels"):
+        model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    assert model.predict(x, verbose=0).shape == (96, CLASSES)  # inference takes it
 
 
 # --- TensorBoard ------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -102,6 +104,68 @@ TEST(TrainerTest, TrainingStateDoesNotCarryToAnotherOptimizerAndChangesNothing) 
     EXPECT_NE(std::string(e.what()).find("copy_training_state"), std::string::npos) << e.what();
   }
   EXPECT_EQ(sgd.get_weights(), before);
+}
+
+// A step whose loss is not finite is not applied, and fit says where its forward pass first
+// produced a NaN or an infinity: with a learning rate that blows the logits up, the layer that
+// overflowed. The weights stay finite.
+TEST(TrainerTest, ANonFiniteLossIsNotAppliedAndTheLayerThatProducedItIsNamed) {
+  const data::LabeledImages images = quadrant_images(64, 8);
+  Trainer blown(small_cnn(), {.optimizer = SGD({.learning_rate = 1e30f}), .seed = 4});
+  std::ostringstream out;
+  const History h = blown.fit(images, {.epochs = 2, .batch_size = 16, .verbose = 2, .out = &out});
+  EXPECT_FALSE(std::isfinite(h.epochs.back().get("loss")));
+  EXPECT_TRUE(std::regex_search(
+      out.str(),
+      std::regex("Step [0-9]+ \\(batch [0-9] of this epoch\\): the loss is (nan|inf|-inf); the "
+                 "first NaN or infinity is the output of [^(]*\\([A-Za-z]+[^)]*, forward\\)\\. "
+                 "The step was not applied")))
+      << out.str();
+  for (const std::vector<float>& w : blown.get_weights()) {
+    EXPECT_TRUE(std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }));
+  }
+}
+
+// A first layer that rescales the input batch in place leaves nothing to run again: fit says so
+// instead of naming an op.
+TEST(TrainerTest, ANonFiniteLossAfterAnInPlaceRescalingSaysTheStepCannotBeRunAgain) {
+  const data::LabeledImages images = quadrant_images(64, 8);
+  const nn::Sequential model(
+      Shape{12, 12, 1},
+      {nn::Rescaling({.scale = 1.0f / 255}), nn::Conv2D({.filters = 4, .kernel_size = 3}),
+       nn::Flatten(), nn::Dense({.units = 4, .activation = "softmax"})});
+  Trainer trainer(model, {.optimizer = SGD({.learning_rate = 1e36f}), .seed = 4});
+  std::ostringstream out;
+  trainer.fit(images, {.epochs = 2, .batch_size = 16, .verbose = 2, .out = &out});
+  EXPECT_NE(out.str().find("the step overwrites its input batch in place, so it cannot be run "
+                           "again to find the op that produced it. The step was not applied"),
+            std::string::npos)
+      << out.str();
+}
+
+// A NaN in float training data is refused before the step, naming where it is: a ReLU or a
+// max-pooling may drop it in the forward pass (the loss stays finite) while the gradient still
+// carries it into the weights.
+TEST(TrainerTest, ANanPixelInFloatTrainingDataIsRefusedNamingIt) {
+  const data::LabeledImages images = quadrant_images(64, 8);
+  std::vector<float> pixels(images.pixels.begin(), images.pixels.end());
+  pixels[20 * 144 + 2 * 12 + 5] = std::numeric_limits<float>::quiet_NaN();
+  data::ImagesView view = images.view();
+  view.pixels = pixels.data();
+  view.dtype = DType::kF32;
+  Trainer trainer(small_cnn(), {.seed = 4});
+  try {
+    trainer.fit(view, {.epochs = 1, .batch_size = 16, .shuffle = false, .verbose = 0});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("image 4 of a training batch holds nan at (row 2, "
+                                         "column 5, channel 0)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(trainer.iterations(), 1);          // the first batch trained, the second was refused
+  EXPECT_NO_THROW(trainer.predict(view, 16));  // inference takes it, as Keras does
 }
 
 // Batches of a LabeledImages, in order, as a generator would hand them over (u8 at scale 1/255,

@@ -32,6 +32,7 @@ class Batcher {
   int64_t num_batches() const;
   int64_t batch_size() const { return batch_size_; }
   int64_t count() const { return images_.count; }
+  DType dtype() const { return images_.dtype; }
   // Bytes a Batcher over `count` examples holds (its epoch order), for the memory plan.
   static int64_t bytes_for(int64_t count) { return count * static_cast<int64_t>(sizeof(int64_t)); }
   // Returns the number of examples in batch b (the last may be smaller). Requires

@@ -112,6 +112,20 @@ class Program {
   // Runs every node in schedule order. When `node_seconds` is given, adds each node's wall time
   // to it (resized to the node count): a profile at the cost of two clock reads per node.
   void run(const graph::StepState& state, std::vector<double>* node_seconds = nullptr);
+  // Runs the step as run() does, but reads the scalar `loss` once the forward and loss nodes
+  // have run: when it is a NaN or an infinity, stops there and returns false, so that no
+  // backward or update node runs and parameters and optimizer state keep their values (the
+  // forward pass has updated batch-norm moving statistics, as in any training step).
+  bool run_if_loss_finite(const graph::StepState& state, const std::string& loss = "loss");
+  // Where the step's forward pass first produced a NaN or an infinity: runs the forward and loss
+  // nodes again on the inputs as they are (after run_if_loss_finite returned false: the same
+  // batch, parameters and state, so the same values) and checks every f32 output of each node
+  // as it is produced. Returns the first such node, or -1 when every output is finite; -2 when
+  // an input already holds one (the data), -3 when the step overwrote its inputs (an in-place
+  // op on them) so that they cannot be run again. Batch-norm moving statistics are restored
+  // after the run: it has no effect on the model.
+  graph::NodeId first_non_finite_node(const graph::StepState& state);
+  static constexpr graph::NodeId kNonFiniteInput = -2, kInputsOverwritten = -3;
   // The memory of value `name` (an input to fill, an output to read, or any tensor), valid until
   // another program grows the arena.
   TensorView view(const std::string& name);
@@ -128,6 +142,8 @@ class Program {
 
  private:
   void bind();
+  // The first backward or update node: where run_if_loss_finite checks the loss.
+  size_t first_backward_node() const;
 
   graph::Graph graph_;
   PersistentStore& store_;

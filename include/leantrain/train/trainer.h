@@ -194,6 +194,8 @@ class Trainer {
   // *epoch; returns the steps run.
   int64_t train_epoch(BatchSource& train, int64_t steps, const FitOptions& options,
                       ProgressBar& bar, EpochSums* epoch);
+  void describe_non_finite_step(runtime::Program& p, const graph::StepState& state, int64_t batch,
+                                std::ostream& out);
   Logs run_epoch_eval(BatchSource& data);
   void recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t epoch);
   // The state of a step that updates nothing (evaluation, prediction, calibration).
