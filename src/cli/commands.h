@@ -23,6 +23,10 @@ void add_profile_command(CLI::App& app);
 // Registers `find-batch`: the largest batch whose plan fits a memory budget, searched
 // analytically and confirmed by measured steps.
 void add_find_batch_command(CLI::App& app);
+// Registers `evaluate` (a saved model's loss and metrics on data) and `predict` (its class
+// probabilities per image, to .csv or .npy).
+void add_evaluate_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 
 // The help of --model, which every verb resolves with train::resolve_model.
 inline constexpr const char* kModelHelp =
@@ -70,5 +74,19 @@ train::ModelRequest model_request(const std::string& input, int64_t classes);
 // listing the names otherwise.
 train::Optimizer make_optimizer(const std::string& name, float learning_rate = -1,
                                 float momentum = 0, bool nesterov = false);
+
+// The loss a model is trained and evaluated with: sparse categorical crossentropy, from logits
+// unless the model ends in a softmax.
+train::Loss make_loss(const nn::Model& model);
+
+// The model's part of --memory-budget `memory_budget` (e.g. "512MiB"; memory::parse_bytes):
+// the whole minus the input pipeline's `pipeline_bytes`, which it covers too. Throws what
+// parse_bytes throws for a bad size, Error(kOutOfBudget) naming both when the pipeline alone
+// takes the budget.
+int64_t model_budget_bytes(const std::string& memory_budget, int64_t pipeline_bytes);
+
+// "Predicted peak memory: ... (persistent ... + arena ... + input pipeline ... + programs and
+// kernels ...)", the line every verb that runs a model prints before its first batch.
+void print_predicted_peak(const train::MemoryReport& plan, std::ostream& out);
 
 }  // namespace leantrain::cli

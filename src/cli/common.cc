@@ -1,7 +1,10 @@
+#include <ostream>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "leantrain/core/error.h"
+#include "leantrain/memory/arena.h"
+#include "leantrain/memory/bytes.h"
 #include "leantrain/train/trainer.h"
 
 namespace leantrain::cli {
@@ -59,6 +62,30 @@ train::Optimizer make_optimizer(const std::string& name, float learning_rate, fl
   }
   throw Error(ErrorCode::kInvalidArgument,
               "unknown optimizer '" + name + "'; use adam, adamw or sgd");
+}
+
+train::Loss make_loss(const nn::Model& model) {
+  return train::SparseCategoricalCrossentropy({.from_logits = !nn::outputs_probabilities(model)});
+}
+
+int64_t model_budget_bytes(const std::string& memory_budget, int64_t pipeline_bytes) {
+  const int64_t whole = memory::parse_bytes(memory_budget);
+  LT_CHECK(whole > pipeline_bytes, kOutOfBudget, "--memory-budget ", memory_budget,
+           " leaves nothing for the model: the input pipeline's buffers alone take ",
+           memory::format_iec_bytes(pipeline_bytes));
+  return whole - pipeline_bytes;
+}
+
+void print_predicted_peak(const train::MemoryReport& plan, std::ostream& out) {
+  out << "Predicted peak memory: " << memory::readable_bytes(plan.predicted_peak_bytes)
+      << " (persistent " << memory::readable_bytes(plan.persistent_bytes) << " + arena "
+      << memory::readable_bytes(plan.arena_bytes) << " + input pipeline "
+      << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
+                                   : std::string("unknown"))
+      << (plan.staging_bytes > 0
+              ? " + micro-batch staging " + memory::readable_bytes(plan.staging_bytes)
+              : std::string())
+      << " + programs and kernels " << memory::readable_bytes(plan.runtime_bytes) << ")\n";
 }
 
 }  // namespace leantrain::cli

@@ -141,6 +141,7 @@ InputData load_image_folder(const DataArgs& a, const Augment& augment, std::ostr
   p.on_error = on_error_of(a.on_error);
   p.flip = augment.flip;
   p.random_resized_crop = augment.crop;
+  p.shuffle = a.shuffle;
   const std::optional<double> split =
       a.validation_split > 0 ? std::optional<double>(a.validation_split) : std::nullopt;
   data::ImageFolderData folder = data::image_folder_datasets(directory, p, split, &out);
@@ -184,7 +185,8 @@ InputData load_tfrecord(const DataArgs& a, const Augment& augment) {
                                     .seed = a.seed,
                                     .num_parallel_calls = a.threads,
                                     .on_error = on_error_of(a.on_error),
-                                    .flip = augment.flip});
+                                    .flip = augment.flip,
+                                    .shuffle = a.shuffle});
   in.image_shape = Shape{h, w, channels};
   LT_CHECK(a.classes >= 1, kInvalidArgument,
            "--data tfrecord: needs --classes N (the records do not say how many there are)");
@@ -224,6 +226,45 @@ InputData load_synthetic(const DataArgs& a) {
 }
 
 }  // namespace
+
+void add_data_options(CLI::App& cmd, DataArgs& d) {
+  cmd.add_option("--data", d.data,
+                 "fashion-mnist; idx:IMAGES,LABELS (IDX files, gzip or not); dir:PATH (a "
+                 "class-folder tree of JPEG/PNG, streamed); tfrecord:GLOB (tf.train.Example "
+                 "records with image/encoded and image/class/label, streamed; needs --classes); "
+                 "synthetic:HxWxC:CLASSES (seeded random images, no disk)")
+      ->capture_default_str();
+  cmd.add_option("--data-dir", d.data_dir,
+                 "Directory holding the Fashion-MNIST IDX files (default: "
+                 "/usr/share/datasets/fashion-mnist)");
+  cmd.add_option("--image-size", d.image_size,
+                 "HxW: in-memory images are resized once before the run; files are decoded "
+                 "and resized to it on the fly (default 224x224)");
+  cmd.add_option("--color-mode", d.color_mode, "Files: rgb or grayscale")->capture_default_str();
+  cmd.add_option("--validation-split", d.validation_split,
+                 "idx: hold out the last fraction; dir: Keras' split with --seed")
+      ->capture_default_str();
+  cmd.add_option("--data-threads", d.threads, "Decoding workers of a streamed input (-1: AUTOTUNE)")
+      ->capture_default_str();
+  cmd.add_option("--on-error", d.on_error, "A bad image in a streamed input: raise or skip")
+      ->capture_default_str();
+  cmd.add_option("--classes", d.classes, "tfrecord: the number of classes");
+  cmd.add_option("--synthetic-batches", d.synthetic_batches, "synthetic: batches per epoch")
+      ->capture_default_str();
+}
+
+HeldOutOrAll held_out_or_all(const InputData& in) {
+  HeldOutOrAll part;
+  if (in.images.has_value()) {
+    const bool held_out = in.images->test.count > 0;
+    part.images = held_out ? in.images->test.view() : in.images->train.view();
+    part.name = held_out ? in.validation_name : "all";
+  } else {
+    part.dataset = in.validation.has_value() ? &*in.validation : &*in.train;
+    part.name = in.validation.has_value() ? in.validation_name : "all";
+  }
+  return part;
+}
 
 InputData load_input_data(const DataArgs& a, std::ostream& out) {
   check_flags(a);

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "leantrain/core/shape.h"
 #include "leantrain/data/dataset.h"
 #include "leantrain/data/idx.h"
@@ -30,7 +32,14 @@ struct DataArgs {
   std::string on_error = "raise";  // a bad image: raise or skip
   int64_t synthetic_batches = 10;  // synthetic: batches per epoch
   int64_t classes = 0;             // tfrecord: the number of classes (required)
+  // Off (evaluate, predict): streamed files come in their order (class then name for dir:
+  // without a split, file order for tfrecord:), without a shuffle buffer.
+  bool shuffle = true;
 };
+
+// Registers the flags of DataArgs on `cmd` (--data and the input pipeline's), except
+// --augment, --batch-size and --seed, whose help differs between verbs.
+void add_data_options(CLI::App& cmd, DataArgs& args);
 
 // The data of a run: images in memory (fashion-mnist, idx without augmentation) or datasets of
 // batches {"image": f32 (B, H, W, C) in [0, 1], "label": i32 (B)}.
@@ -47,6 +56,16 @@ struct InputData {
     return validation.has_value() || (images.has_value() && images->test.count > 0);
   }
 };
+
+// The part of the data a trained model is judged on: the held-out part when there is one
+// (Fashion-MNIST's test split, --validation-split's), else all of it. Exactly one of images and
+// dataset is set; both point into the InputData, which must outlive this.
+struct HeldOutOrAll {
+  std::optional<data::ImagesView> images;
+  const data::Dataset* dataset = nullptr;
+  std::string name;  // "test", "validation" or "all"
+};
+HeldOutOrAll held_out_or_all(const InputData& in);
 
 // Loads --data: reads the IDX files, indexes the image folder (printing Keras' "Found N files
 // belonging to C classes." to `out`), or lists the TFRecord files; nothing is decoded yet for

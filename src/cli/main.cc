@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   leantrain::cli::add_data_bench_command(app);
   leantrain::cli::add_profile_command(app);
   leantrain::cli::add_find_batch_command(app);
+  leantrain::cli::add_evaluate_command(app);
+  leantrain::cli::add_predict_command(app);
   try {
     leantrain::require_kernel_cpu_features();
     app.parse(argc, argv);

@@ -164,11 +164,6 @@ nn::Model make_model(const TrainArgs& a, const Shape& input_shape, int64_t class
                                         .zoo = {.alpha = a.alpha}});
 }
 
-// Loss and labels from the model's output: a softmax head gives probabilities.
-train::Loss make_loss(const nn::Model& model) {
-  return train::SparseCategoricalCrossentropy({.from_logits = !nn::outputs_probabilities(model)});
-}
-
 // Per-epoch loss and accuracy (train and test) as two charts.
 void write_plot(const std::string& path, const train::History& history) {
   train::Chart loss{.title = "loss", .x_label = "epoch", .y_label = "loss"};
@@ -289,11 +284,7 @@ int64_t trainer_budget(const TrainArgs& a, const InputData& in) {
                                   (in.validation.has_value()
                                        ? std::max<int64_t>(0, in.validation->max_buffered_bytes())
                                        : 0);
-  const int64_t whole = memory::parse_bytes(a.memory_budget);
-  LT_CHECK(whole > pipeline, kOutOfBudget, "--memory-budget ", a.memory_budget,
-           " leaves nothing for the model: the input pipeline's buffers alone take ",
-           memory::format_iec_bytes(pipeline));
-  return whole - pipeline;
+  return model_budget_bytes(a.memory_budget, pipeline);
 }
 
 // The model, its predicted peak memory and, under a budget (or when micro-batching or bf16
@@ -302,16 +293,8 @@ void print_memory_plan(const TrainArgs& a, const nn::Model& model, const train::
                        const train::MemoryReport& plan) {
   std::cout << "Model '" << model.name() << "': " << model.count_params(true) << " parameters; "
             << trainer.store().names().size() << " persistent tensors; optimizer "
-            << make_optimizer(a).name() << "\n"
-            << "Predicted peak memory: " << memory::readable_bytes(plan.predicted_peak_bytes)
-            << " (persistent " << memory::readable_bytes(plan.persistent_bytes) << " + arena "
-            << memory::readable_bytes(plan.arena_bytes) << " + input pipeline "
-            << (plan.pipeline_bytes >= 0 ? memory::readable_bytes(plan.pipeline_bytes)
-                                         : std::string("unknown"))
-            << (plan.staging_bytes > 0
-                    ? " + micro-batch staging " + memory::readable_bytes(plan.staging_bytes)
-                    : std::string())
-            << " + programs and kernels " << memory::readable_bytes(plan.runtime_bytes) << ")\n";
+            << make_optimizer(a).name() << "\n";
+  print_predicted_peak(plan, std::cout);
   if (plan.memory_budget_bytes > 0) {
     print_plan(plan, std::cout);
   } else if (plan.micro_batches > 1 || a.bf16_storage) {
@@ -462,33 +445,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--alpha", a->alpha, "Width multiplier of MobileNet / MobileNetV2")
       ->capture_default_str();
   DataArgs& d = a->data;
-  cmd->add_option("--data", d.data,
-                  "fashion-mnist; idx:IMAGES,LABELS (IDX files, gzip or not); dir:PATH (a "
-                  "class-folder tree of JPEG/PNG, streamed); tfrecord:GLOB (tf.train.Example "
-                  "records with image/encoded and image/class/label, streamed; needs --classes); "
-                  "synthetic:HxWxC:CLASSES (seeded random images, no disk)")
-      ->capture_default_str();
-  cmd->add_option("--data-dir", d.data_dir,
-                  "Directory holding the Fashion-MNIST IDX files (default: "
-                  "/usr/share/datasets/fashion-mnist)");
-  cmd->add_option("--image-size", d.image_size,
-                  "HxW: in-memory images are resized once before training; files are decoded "
-                  "and resized to it on the fly (default 224x224)");
-  cmd->add_option("--color-mode", d.color_mode, "Files: rgb or grayscale")->capture_default_str();
+  add_data_options(*cmd, d);
   cmd->add_option("--augment", d.augment,
                   "none, flip (random horizontal flip), crop (random resized crop; files only) "
                   "or flip,crop")
-      ->capture_default_str();
-  cmd->add_option("--validation-split", d.validation_split,
-                  "idx: hold out the last fraction; dir: Keras' split with --seed")
-      ->capture_default_str();
-  cmd->add_option("--data-threads", d.threads,
-                  "Decoding workers of a streamed input (-1: AUTOTUNE)")
-      ->capture_default_str();
-  cmd->add_option("--on-error", d.on_error, "A bad image in a streamed input: raise or skip")
-      ->capture_default_str();
-  cmd->add_option("--classes", d.classes, "tfrecord: the number of classes");
-  cmd->add_option("--synthetic-batches", d.synthetic_batches, "synthetic: batches per epoch")
       ->capture_default_str();
   cmd->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
   cmd->add_option("--steps", a->steps, "Stop after this many steps in all (0: no limit)")

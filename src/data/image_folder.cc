@@ -56,6 +56,8 @@ ImageFolderData image_folder_datasets(const std::string& directory,
                                       std::optional<double> validation_split, std::ostream* out) {
   IndexOptions index_options;
   index_options.seed = options.seed;
+  // A split needs the seeded file order, so that training and evaluation split alike.
+  index_options.shuffle = options.shuffle || validation_split.has_value();
   index_options.out = out;
   const DirectoryIndex index = index_directory(directory, index_options);
   LT_CHECK(!index.file_paths.empty(), kInvalidArgument, directory,

@@ -443,13 +443,13 @@ MapFn random_flip_left_right(const std::string& feature) {
 Dataset tfrecord_images(const std::vector<std::string>& files, const ExampleImageOptions& example,
                         const TfRecordImagesOptions& options) {
   const int64_t image_bytes = image_tensor_bytes(example.image);
-  Dataset ds =
-      tfrecord_dataset(files, std::min<int64_t>(static_cast<int64_t>(files.size()), 2))
-          .shuffle(options.batch_size * 8, options.seed)
-          .map(decode_example_image(example), {.num_parallel_calls = options.num_parallel_calls,
-                                               .on_error = options.on_error,
-                                               .seed = options.seed,
-                                               .max_output_bytes = image_bytes + 4});
+  Dataset ds = tfrecord_dataset(
+      files, options.shuffle ? std::min<int64_t>(static_cast<int64_t>(files.size()), 2) : 1);
+  if (options.shuffle) ds = ds.shuffle(options.batch_size * 8, options.seed);
+  ds = ds.map(decode_example_image(example), {.num_parallel_calls = options.num_parallel_calls,
+                                              .on_error = options.on_error,
+                                              .seed = options.seed,
+                                              .max_output_bytes = image_bytes + 4});
   if (options.flip) ds = ds.map(random_flip_left_right("image"), {.seed = options.seed});
   return ds
       .map([](Element e) {

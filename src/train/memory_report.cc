@@ -12,6 +12,7 @@
 #include "leantrain/train/memory_profile.h"
 #include "leantrain/train/trainer.h"
 #include "train/micro_batching.h"
+#include "train/step_graph.h"
 
 namespace leantrain::train {
 namespace {
@@ -142,6 +143,45 @@ MemoryReport Trainer::plan(const data::Dataset& train, const data::Dataset* vali
   r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes +
                            std::max<int64_t>(r.pipeline_bytes, 0) + r.staging_bytes +
                            r.runtime_bytes;
+  return r;
+}
+
+MemoryReport Trainer::plan(Inference step, int64_t batch_size, int64_t count) {
+  LT_CHECK(batch_size > 0, kInvalidArgument, "batch_size must be positive, got ", batch_size);
+  LT_CHECK(count >= 0, kInvalidArgument, "the image count must be >= 0, got ", count);
+  const StepMode mode = step == Inference::kEvaluate ? StepMode::kEval : StepMode::kPredict;
+  const runtime::Program& p = program(mode, batch_size);
+  if (count % batch_size != 0) program(mode, count % batch_size);
+  MemoryReport r;
+  r.batch_size = batch_size;
+  r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
+  r.state_bytes = store_->bytes_of(ValueKind::kState);
+  r.gradients_bytes = store_->bytes_of(ValueKind::kGradient);
+  r.step_local_gradients = graphs_->step_local_gradients();
+  r.optimizer_bytes = store_->bytes_of(ValueKind::kOptimizerState);
+  r.persistent_bytes = store_->total_bytes();
+  r.eval_arena_bytes = p.arena_bytes();
+  r.arena_bytes = std::max(r.eval_arena_bytes, arena_->bytes());
+  r.pipeline_bytes = data::Batcher::bytes_for(count);
+  r.runtime_bytes = runtime_bytes_ + micro_->runtime_bytes();
+  r.predicted_peak_bytes = r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.runtime_bytes;
+  r.memory_budget_bytes = options_.memory_budget_bytes;
+  r.plan_explanation.summary = {internal::str_cat(
+      step_name(mode), " only: no backward pass, so nothing is kept for one (batch ", batch_size,
+      ")")};
+  return r;
+}
+
+MemoryReport Trainer::plan(Inference step, const data::Dataset& data) {
+  const std::optional<int64_t> b = data.batch_size();
+  LT_CHECK(b.has_value(), kInvalidArgument,
+           "plan: the dataset must yield batches (batch(batch_size), optionally followed by "
+           "prefetch, repeat, take, map, ...); it is ",
+           data.describe());
+  MemoryReport r = plan(step, *b);
+  r.pipeline_bytes = data.max_buffered_bytes();
+  r.predicted_peak_bytes =
+      r.persistent_bytes + r.arena_bytes + std::max<int64_t>(r.pipeline_bytes, 0) + r.runtime_bytes;
   return r;
 }
 

@@ -141,7 +141,7 @@ int64_t Trainer::next_batch(BatchSource& source, StepMode mode, runtime::Program
   return n;
 }
 
-Logs Trainer::run_epoch_eval(BatchSource& data) {
+Logs Trainer::run_epoch_eval(BatchSource& data, int64_t* examples) {
   data.start_epoch(0);
   const Objective& o = *objective_;
   double loss_sum = 0;
@@ -157,6 +157,7 @@ Logs Trainer::run_epoch_eval(BatchSource& data) {
     count += n;
   }
   LT_CHECK(count > 0, kInvalidArgument, "evaluate: the data has no examples");
+  if (examples != nullptr) *examples = static_cast<int64_t>(count);
   Logs logs{{"loss", loss_sum / count}};
   for (size_t m = 0; m < sums.size(); ++m) {
     logs[o.metrics[m].name] = sums[m] / (count * static_cast<double>(o.metrics[m].per_example));
@@ -167,12 +168,16 @@ Logs Trainer::run_epoch_eval(BatchSource& data) {
 EvalResult Trainer::evaluate(const data::ImagesView& data, int64_t batch_size) {
   check_data(data);
   ImageBatches source(data, batch_size, /*shuffle=*/false, 0);
-  return EvalResult{run_epoch_eval(source)};
+  EvalResult result;
+  result.logs = run_epoch_eval(source, &result.examples);
+  return result;
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& data) {
   DatasetBatches source(data, model_.input_shape());
-  return EvalResult{run_epoch_eval(source)};
+  EvalResult result;
+  result.logs = run_epoch_eval(source, &result.examples);
+  return result;
 }
 
 std::vector<float> Trainer::predict(const data::ImagesView& data, int64_t batch_size) {
@@ -200,6 +205,21 @@ void Trainer::predict_into(const data::ImagesView& data, int64_t batch_size, std
     std::copy(y.f32(), y.f32() + n * width, out.begin() + row * width);
     row += n;
   }
+}
+
+std::vector<float> Trainer::predict(const data::Dataset& data) {
+  DatasetBatches source(data, model_.input_shape());
+  source.start_epoch(0);
+  const int64_t width = model_.output_shape().num_elements();
+  const graph::StepState state = inference_state();
+  std::vector<float> out;
+  runtime::Program* p = nullptr;
+  while (const int64_t rows = next_batch(source, StepMode::kPredict, &p)) {
+    p->run(state);
+    const TensorView y = p->view(p->graph().value(the_output(p->graph())).name);
+    out.insert(out.end(), y.f32(), y.f32() + rows * width);
+  }
+  return out;
 }
 
 void Trainer::recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t epoch) {

@@ -81,6 +81,16 @@ TEST(ImageFolderDatasetsTest, ReadsEveryFileWithItsClassLabel) {
             (std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {2, 0}, {3, 0}, {4, 1}, {5, 1}}));
 }
 
+TEST(ImageFolderDatasetsTest, WithoutShuffleOrSplitFilesComeInClassThenNameOrder) {
+  TempDir dir;
+  std::ostringstream log;
+  ImageFolderPipeline p = small_pipeline();
+  p.shuffle = false;
+  const ImageFolderData d = image_folder_datasets(write_tree(dir), p, std::nullopt, &log);
+  EXPECT_EQ(ids_and_labels(d.train),
+            (std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {2, 0}, {3, 0}, {4, 1}, {5, 1}}));
+}
+
 TEST(ImageFolderDatasetsTest, SplitHoldsOutTheLastFilesUnshuffled) {
   TempDir dir;
   std::ostringstream log;

@@ -239,6 +239,54 @@ TEST(TfRecordDatasetTest, ReadsFilesInOrderOrInterleaved) {
   EXPECT_EQ(it.next()->string("path"), files[0]);
 }
 
+// Without shuffle, the records of two files come whole file after whole file, in order (the
+// labels 0..19 say where each came from), scaled and batched as with shuffle; with shuffle
+// (the training default) the same records come in another order.
+TEST(TfRecordImagesTest, WithoutShuffleRecordsComeInFileOrder) {
+  TempDir dir;
+  std::vector<std::string> files;
+  for (int f = 0; f < 2; ++f) {
+    files.push_back(dir.file("f" + std::to_string(f) + ".tfrecord"));
+    TfRecordWriter writer(files.back());
+    for (int r = 0; r < 10; ++r) {
+      const std::vector<uint8_t> png = encode_png(pattern(4, 4, 1, 10 * f + r));
+      writer.write(serialize_example({{"image/encoded", bytes_feature({png})},
+                                      {"image/class/label", int64_feature({10 * f + r})}}));
+    }
+    writer.close();
+  }
+  ExampleImageOptions example;
+  example.image.color_mode = "grayscale";
+  example.image.image_size = {4, 4};
+  auto labels_and_first_pixels = [&](bool shuffle) {
+    std::vector<int32_t> labels;
+    std::vector<float> first_pixels;
+    Iterator it = tfrecord_images(files, example, {.batch_size = 8, .seed = 3, .shuffle = shuffle})
+                      .iterate(0);
+    while (auto e = it.next()) {
+      const Tensor& l = e->at("label");
+      const Tensor& image = e->at("image");
+      for (int64_t i = 0; i < l.num_elements(); ++i) {
+        labels.push_back(l.as<int32_t>()[i]);
+        first_pixels.push_back(image.as<float>()[i * 16]);
+      }
+    }
+    return std::pair(labels, first_pixels);
+  };
+  with_timeout(60, [&] {
+    const auto [labels, first_pixels] = labels_and_first_pixels(false);
+    std::vector<int32_t> in_order(20);
+    for (int32_t i = 0; i < 20; ++i) in_order[static_cast<size_t>(i)] = i;
+    EXPECT_EQ(labels, in_order);
+    for (int32_t i = 0; i < 20; ++i) {
+      EXPECT_FLOAT_EQ(first_pixels[static_cast<size_t>(i)], static_cast<float>(i) / 255.0f) << i;
+    }
+    const auto [shuffled, pixels] = labels_and_first_pixels(true);
+    EXPECT_NE(shuffled, in_order);
+    EXPECT_TRUE(std::is_permutation(shuffled.begin(), shuffled.end(), in_order.begin()));
+  });
+}
+
 TEST(TfRecordDatasetTest, ACorruptRecordNamesTheFile) {
   TempDir dir;
   std::vector<uint8_t> data = frame_tfrecord(bytes_of("first"));

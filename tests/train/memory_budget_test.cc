@@ -220,6 +220,54 @@ TEST(MemoryBudgetTest, ABudgetUnderThePersistentBlockFitsNoBatch) {
   EXPECT_THROW(make_trainer(0)->find_batch_size(), Error);  // no budget to search under
 }
 
+// Evaluation and prediction alone: their plan compiles no training program, so a budget that
+// holds the persistent block and the evaluation arena but not training is enough to evaluate.
+TEST(MemoryBudgetTest, AnInferencePlanNeedsOnlyItsOwnProgramToFit) {
+  auto probe = make_trainer(0);
+  const int64_t persistent = probe->store().total_bytes();
+  const int64_t eval_arena = probe->evaluation_program(8).arena_bytes();
+  const int64_t budget = persistent + eval_arena;
+  auto t = make_trainer(budget);
+  const MemoryReport r = t->plan(Inference::kEvaluate, 8, 20);
+  EXPECT_EQ(r.persistent_bytes, persistent);
+  EXPECT_EQ(r.eval_arena_bytes, eval_arena);
+  EXPECT_EQ(r.train_arena_bytes, 0);
+  EXPECT_EQ(r.pipeline_bytes, data::Batcher::bytes_for(20));
+  EXPECT_EQ(r.memory_budget_bytes, budget);
+  EXPECT_EQ(r.predicted_peak_bytes,
+            r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.runtime_bytes);
+  EXPECT_GE(r.arena_bytes, eval_arena);
+  try {
+    t->plan(8);  // training: its smallest plan needs more than evaluation
+    ADD_FAILURE() << "expected Error(kOutOfBudget)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfBudget) << e.what();
+  }
+  // One byte less and evaluation does not fit either: refused before any step, naming the step.
+  auto tight = make_trainer(budget - 1);
+  try {
+    tight->plan(Inference::kEvaluate, 8);
+    ADD_FAILURE() << "expected Error(kOutOfBudget)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfBudget);
+    EXPECT_NE(std::string(e.what()).find("evaluation step for batch 8"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(MemoryBudgetTest, APredictionPlanCompilesTheLastSmallerBatchToo) {
+  auto t = make_trainer(0);
+  const MemoryReport r = t->plan(Inference::kPredict, 8, 20);  // batches of 8, 8 and 4
+  EXPECT_EQ(r.batch_size, 8);
+  EXPECT_EQ(r.train_arena_bytes, 0);
+  EXPECT_GT(r.eval_arena_bytes, 0);
+  EXPECT_EQ(r.pipeline_bytes, data::Batcher::bytes_for(20));
+  EXPECT_EQ(r.predicted_peak_bytes,
+            r.persistent_bytes + r.arena_bytes + r.pipeline_bytes + r.runtime_bytes);
+  EXPECT_THROW(t->plan(Inference::kPredict, 0), Error);
+  EXPECT_THROW(t->plan(Inference::kPredict, 8, -1), Error);
+}
+
 TEST(MemoryBudgetTest, FindBatchSizeReturnsTheLargestBatchWithinEachOfThreeBudgets) {
   auto probe = make_trainer(0);
   const int64_t persistent = probe->store().total_bytes();

@@ -39,6 +39,31 @@ std::vector<float> flat_weights(const Trainer& t) {
   return out;
 }
 
+TEST(TrainerDatasetTest, PredictOnADatasetEqualsPredictOnTheSameImagesBitwiseInOrder) {
+  // 100 = 3 x 32 + 4: the last, smaller batch runs in its own program.
+  const data::LabeledImages images = quadrant_images(100, 4);
+  Trainer t(small_cnn(), {.optimizer = Adam({.learning_rate = 0.01f}), .seed = 3});
+  std::ostringstream out;
+  t.fit(quadrant_images(64, 5), {.epochs = 1, .batch_size = 32, .out = &out});
+  const std::vector<float> from_images = t.predict(images, 32);
+  const std::vector<float> from_dataset = t.predict(as_dataset(images, 32));
+  ASSERT_EQ(from_images.size(), 100u * 4);
+  ASSERT_EQ(from_dataset.size(), from_images.size());
+  EXPECT_EQ(std::memcmp(from_dataset.data(), from_images.data(), from_images.size() * 4), 0);
+  // Not all rows alike: each row is its own image's (the order is the data's).
+  EXPECT_NE(std::memcmp(from_images.data(), from_images.data() + 4, 4 * 4), 0);
+}
+
+TEST(TrainerDatasetTest, EvaluateCountsTheExamplesItRead) {
+  const data::LabeledImages images = quadrant_images(100, 6);
+  Trainer t(small_cnn(), {.optimizer = Adam({.learning_rate = 0.01f}), .seed = 3});
+  const EvalResult a = t.evaluate(images, 32);
+  const EvalResult b = t.evaluate(as_dataset(images, 32));
+  EXPECT_EQ(a.examples, 100);
+  EXPECT_EQ(b.examples, 100);
+  EXPECT_EQ(a.loss(), b.loss());
+}
+
 TEST(TrainerDatasetTest, FitOnADatasetEqualsFitOnTheSameImagesBitwise) {
   // 100 = 3 x 32 + 4: the last, smaller batch goes through the copy into its own program.
   const data::LabeledImages train = quadrant_images(100, 1), test = quadrant_images(40, 2);

@@ -50,7 +50,8 @@ struct ImageFolderData {
 };
 
 // Indexes `directory` as Keras' image_dataset_from_directory does (labels inferred from the
-// class folders, file order shuffled with options.seed), printing "Found N files belonging to
+// class folders, file order shuffled with options.seed; without options.shuffle and without a
+// split, the files in class then name order, unshuffled), printing "Found N files belonging to
 // C classes." and, with a split, "Using K files for training/validation." to `out` (null:
 // std::cout). `train` is image_folder_dataset(training files, options); `validation` (when
 // validation_split is set) holds the last int(split x N) files, with options but neither

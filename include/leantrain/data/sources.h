@@ -132,10 +132,13 @@ struct TfRecordImagesOptions {
   int64_t num_parallel_calls = 2;      // decoding workers; kAutotune (-1)
   OnError on_error = OnError::kRaise;  // a malformed record or image
   bool flip = false;                   // random_flip_left_right on "image"
+  // Off: the records in file order (one read at a time), for evaluation and prediction.
+  bool shuffle = true;
 };
 
 // The training pipeline of tf.train.Example image records: tfrecord_dataset(files, up to 2
-// parallel reads).shuffle(8 x batch, seed).map(decode_example_image(example)), randomly
+// parallel reads).shuffle(8 x batch, seed) (without shuffle: one read at a time, no shuffle,
+// so records come in file order).map(decode_example_image(example)), randomly
 // flipped when options.flip, scaled by 1/255 to [0, 1], .batch(batch_size).prefetch(kAutotune):
 // elements {"image": f32 (B, H, W, C), "label": i32 (B)}. Throws what tfrecord_dataset and
 // decode_example_image throw.

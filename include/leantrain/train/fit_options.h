@@ -54,6 +54,7 @@ struct History {
 // "loss" and each metric, as Keras' evaluate(return_dict=True).
 struct EvalResult {
   Logs logs;
+  int64_t examples = 0;  // the images evaluated
   double loss() const { return logs.at("loss"); }
 };
 

@@ -45,6 +45,10 @@ class StepGraphs;
 struct Objective;
 enum class StepMode;
 
+// What an inference-only plan (Trainer::plan(Inference, ...)) compiles for: evaluate (loss and
+// metrics) or predict (the model's output).
+enum class Inference { kEvaluate, kPredict };
+
 // Trains one model (Keras' compile + fit). Owns a copy of the model handle (layers are shared),
 // the persistent store (parameters and optimizer state), the shared arena, the compiled
 // programs (one per batch size and mode, compiled on first use) and the parts that build, plan
@@ -68,6 +72,17 @@ class Trainer {
   // The same for a fit over `train` (which must yield batches, see fit), validated on
   // `validation` (may be null).
   MemoryReport plan(const data::Dataset& train, const data::Dataset* validation = nullptr);
+  // The same for evaluate or predict alone over `count` images in batches of `batch_size`:
+  // compiles that step's program for batch_size and for the smaller last batch (no training
+  // program), and returns what they take with the Batcher of `count` images. arena_bytes is the
+  // shared arena (larger when a training program was compiled before), eval_arena_bytes the
+  // program's of `step`, train_arena_bytes 0. Under CompileOptions::memory_budget_bytes each
+  // program must fit beside the persistent block: Error(kOutOfBudget) naming the budget and what
+  // the step needs otherwise. Throws Error(kInvalidArgument) for batch_size < 1 or count < 0.
+  MemoryReport plan(Inference step, int64_t batch_size, int64_t count = 0);
+  // The same over `data`, which must yield batches (see fit); its buffers
+  // (Dataset::max_buffered_bytes) are the pipeline.
+  MemoryReport plan(Inference step, const data::Dataset& data);
   // What `batch_size` needs under `budget_bytes` (0: none; then the keep-all plan): the plan the
   // Trainer would choose for its training program, predicted by planning every candidate graph
   // (runtime::planned_arena_bytes) without reserving memory or running a step. Deterministic:
@@ -124,6 +139,11 @@ class Trainer {
   // The model's output for each image, row-major (count, output elements), inference mode.
   // Reads no labels (the view's may be null). predict_into writes into `out`, which must hold
   // data.count * output elements (Error(kInvalidArgument) otherwise).
+  // The Dataset form takes batches as fit reads them ({"image", "label"}; the labels are not
+  // used) and returns one row per image in the order the dataset yields them; it throws as
+  // fit(Dataset) does for a dataset that is not batched or whose images are not the model's
+  // input, and what the dataset throws.
+  std::vector<float> predict(const data::Dataset& data);
   std::vector<float> predict(const data::ImagesView& data, int64_t batch_size = 32);
   std::vector<float> predict(const data::LabeledImages& data, int64_t batch_size = 32) {
     return predict(data.view(), batch_size);
@@ -196,7 +216,9 @@ class Trainer {
                       ProgressBar& bar, EpochSums* epoch);
   void describe_non_finite_step(runtime::Program& p, const graph::StepState& state, int64_t batch,
                                 std::ostream& out);
-  Logs run_epoch_eval(BatchSource& data);
+  // The loss and metrics over one pass of `data`; *examples (when not null) is set to the
+  // examples seen.
+  Logs run_epoch_eval(BatchSource& data, int64_t* examples = nullptr);
   void recalibrate_batch_norm(BatchSource& data, int64_t steps, int64_t epoch);
   // The state of a step that updates nothing (evaluation, prediction, calibration).
   graph::StepState inference_state() const;
