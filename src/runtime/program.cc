@@ -154,6 +154,12 @@ Program::Program(graph::Graph graph, PersistentStore& store, SharedArena& arena,
              stored.shape.to_string(), " but the graph needs ", v.spec.shape.to_string());
   }
   compile_kernels(graph_, kernels, &kernels_, &scratch_);
+  while (first_backward_ < kernels_.size() &&
+         graph_.node(static_cast<graph::NodeId>(first_backward_)).phase !=
+             graph::Phase::kBackward &&
+         graph_.node(static_cast<graph::NodeId>(first_backward_)).phase != graph::Phase::kUpdate) {
+    ++first_backward_;
+  }
   plan_ = graph::plan_graph_memory(graph_, scratch_);
   arena_.reserve(plan_.arena_bytes(), describe_arena(graph_));
   bind();
@@ -212,19 +218,10 @@ void Program::run(const graph::StepState& state, std::vector<double>* node_secon
   }
 }
 
-size_t Program::first_backward_node() const {
-  for (size_t n = 0; n < kernels_.size(); ++n) {
-    const graph::Phase phase = graph_.node(static_cast<graph::NodeId>(n)).phase;
-    if (phase == graph::Phase::kBackward || phase == graph::Phase::kUpdate) return n;
-  }
-  return kernels_.size();
-}
-
 bool Program::run_if_loss_finite(const graph::StepState& state, const std::string& loss) {
   if (arena_.base() != bound_base_) bind();
-  const size_t guard = first_backward_node();
   for (size_t n = 0; n < kernels_.size(); ++n) {
-    if (n == guard && !std::isfinite(view(loss).f32()[0])) return false;
+    if (n == first_backward_ && !std::isfinite(view(loss).f32()[0])) return false;
     kernels_[n]->run(graph::RunArgs{inputs_[n], outputs_[n], scratch_ptrs_[n], &state});
   }
   return true;
@@ -247,7 +244,7 @@ bool overlaps(const TensorView& a, const std::byte* begin, int64_t bytes) {
 
 graph::NodeId Program::first_non_finite_node(const graph::StepState& state) {
   if (arena_.base() != bound_base_) bind();
-  const size_t guard = first_backward_node();
+  const size_t guard = first_backward_;
   for (graph::ValueId v = 0; v < graph_.num_values(); ++v) {
     if (graph_.value(v).kind != graph::ValueKind::kInput) continue;
     const TensorView input = value_views_[static_cast<size_t>(v)];

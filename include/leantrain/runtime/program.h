@@ -142,14 +142,13 @@ class Program {
 
  private:
   void bind();
-  // The first backward or update node: where run_if_loss_finite checks the loss.
-  size_t first_backward_node() const;
 
   graph::Graph graph_;
   PersistentStore& store_;
   SharedArena& arena_;
   std::vector<std::unique_ptr<graph::Kernel>> kernels_;
   std::vector<int64_t> scratch_;
+  size_t first_backward_ = 0;  // the first backward or update node: where the loss is checked
   graph::GraphMemoryPlan plan_;
   // Bound views, rebuilt when the arena moves.
   std::byte* bound_base_ = nullptr;
