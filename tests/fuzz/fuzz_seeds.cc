@@ -2,7 +2,8 @@
 // handle, so the fuzzers start from inputs that reach deep into the decoders. Generated at fuzz
 // time (scripts/fuzz), never committed.
 //
-//   fuzz_seeds OUT_DIR   writes OUT_DIR/image_fuzz/*, OUT_DIR/tfrecord_fuzz/*, OUT_DIR/idx_fuzz/*
+//   fuzz_seeds OUT_DIR   writes OUT_DIR/<target>/* for image_fuzz, tfrecord_fuzz, idx_fuzz and
+//                        byte_size_fuzz (keras_json_seeds writes keras_json_fuzz's)
 //
 // JPEG variants go through libjpeg directly (progressive, arithmetic coding, restart markers,
 // 4:4:4, grayscale, CMYK), PNG variants through libpng (palette with tRNS, 1-bit gray, 16-bit,
@@ -265,6 +266,13 @@ int main(int argc, char** argv) {
   write(idx_dir / "f64.idx", idx(0x0E, {2, 1}, 8));
   write(idx_dir / "i32.idx.gz", gzip(idx(0x0C, {2, 2}, 4)));
   write(idx_dir / "u8_images.idx.gz", gzip(idx(0x08, {2, 6, 6}, 1)));
+  const fs::path sizes = root / "byte_size_fuzz";
+  fs::create_directories(sizes);
+  const auto text = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  int n = 0;
+  for (const char* size : {"600MiB", "1.5GB", "512", "0.25 KiB", "2TiB", "100 B", "7.5kB"}) {
+    write(sizes / ("size" + std::to_string(n++)), text(size));
+  }
   std::printf("fuzz_seeds: wrote seeds to %s\n", root.c_str());
   return 0;
 }
