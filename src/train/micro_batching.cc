@@ -96,8 +96,8 @@ BatchSource::Slots MicroBatcher::stage(int64_t rows) {
   return BatchSource::Slots{staging_images_.data(), staging_labels_.data()};
 }
 
-void MicroBatcher::run_step(int64_t rows, int k, const graph::StepState& state, double* loss_sum,
-                            std::vector<double>* sums) {
+MicroBatcher::NonFinite MicroBatcher::run_step(int64_t rows, int k, const graph::StepState& state,
+                                               double* loss_sum, std::vector<double>* sums) {
   const Objective& o = objective_;
   const int64_t image_elements = graphs_.model().input_shape().num_elements();
   const std::vector<int64_t> sizes = micro_split(rows, k);
@@ -123,12 +123,14 @@ void MicroBatcher::run_step(int64_t rows, int k, const graph::StepState& state, 
     }
     graph::StepState micro_state = state;
     if (i > 0) micro_state.seed = mix64(state.seed ^ mix64(static_cast<uint64_t>(i)));
-    p.run(micro_state);
+    const bool finite = p.run_if_loss_finite(micro_state);
     *loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(m);
     for (size_t j = 0; j < sums->size(); ++j) (*sums)[j] += p.view(o.metrics[j].name).f32()[0];
+    if (!finite) return {&p, micro_state};
     offset += m;
   }
   update_program().run(state);
+  return {};
 }
 
 }  // namespace leantrain::train

@@ -50,11 +50,19 @@ class MicroBatcher {
   // Where a batch of `rows` is written: the staging area, grown to hold it.
   BatchSource::Slots stage(int64_t rows);
   const int32_t* staged_labels() const { return staging_labels_.data(); }
+  // A micro-step whose loss was not finite: its program (its slice still in the input slot) and
+  // the state it ran with, for Program::first_non_finite_node.
+  struct NonFinite {
+    runtime::Program* program = nullptr;
+    graph::StepState state;
+  };
   // One training step over the `rows` rows in the staging area in `k` micro-batches:
   // micro-steps, then the update. Adds the batch's loss times rows to *loss_sum and its metric
-  // sums to *sums.
-  void run_step(int64_t rows, int k, const graph::StepState& state, double* loss_sum,
-                std::vector<double>* sums);
+  // sums to *sums. A micro-step whose loss is not finite stops before its backward pass and the
+  // step is not applied (the later micro-steps and the update do not run; the loss is added as
+  // it is): the returned program is then set.
+  NonFinite run_step(int64_t rows, int k, const graph::StepState& state, double* loss_sum,
+                     std::vector<double>* sums);
   // Resident growth while compiling its programs (MemoryReport::runtime_bytes' share).
   int64_t runtime_bytes() const { return runtime_bytes_; }
 

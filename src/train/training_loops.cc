@@ -357,6 +357,7 @@ void Trainer::describe_non_finite_step(runtime::Program& p, const graph::StepSta
 
 int64_t Trainer::train_epoch(BatchSource& train, int64_t steps, const FitOptions& options,
                              ProgressBar& bar, EpochSums* epoch) {
+  std::ostream& out = options.out != nullptr ? *options.out : std::cout;
   int64_t b = 0;
   runtime::Program* program_used = nullptr;
   for (; (steps < 0 || b < steps) && !stop_requested_; ++b) {
@@ -366,11 +367,15 @@ int64_t Trainer::train_epoch(BatchSource& train, int64_t steps, const FitOptions
     ++iteration_;
     const graph::StepState state{iteration_, static_cast<float>(learning_rate_), options_.seed};
     if (program_used == nullptr) {
-      micro_->run_step(n, micro_batches_for(n), state, &epoch->loss_sum, &epoch->sums);
+      const MicroBatcher::NonFinite bad =
+          micro_->run_step(n, micro_batches_for(n), state, &epoch->loss_sum, &epoch->sums);
+      if (bad.program != nullptr && epoch->not_applied++ == 0) {
+        describe_non_finite_step(*bad.program, bad.state, b, out);
+      }
     } else {
       runtime::Program& p = *program_used;
       if (!p.run_if_loss_finite(state) && epoch->not_applied++ == 0) {
-        describe_non_finite_step(p, state, b, options.out != nullptr ? *options.out : std::cout);
+        describe_non_finite_step(p, state, b, out);
       }
       epoch->loss_sum += static_cast<double>(p.view("loss").f32()[0]) * static_cast<double>(n);
       for (size_t m = 0; m < epoch->sums.size(); ++m) {

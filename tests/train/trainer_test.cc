@@ -124,6 +124,16 @@ TEST(TrainerTest, ANonFiniteLossIsNotAppliedAndTheLayerThatProducedItIsNamed) {
   for (const std::vector<float>& w : blown.get_weights()) {
     EXPECT_TRUE(std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }));
   }
+
+  // The same in micro-batches: the micro-step whose loss is not finite stops the step.
+  Trainer micro(small_cnn(),
+                {.optimizer = SGD({.learning_rate = 1e30f}), .seed = 4, .micro_batches = 2});
+  std::ostringstream micro_out;
+  micro.fit(images, {.epochs = 2, .batch_size = 16, .verbose = 2, .out = &micro_out});
+  EXPECT_NE(micro_out.str().find("The step was not applied"), std::string::npos) << micro_out.str();
+  for (const std::vector<float>& w : micro.get_weights()) {
+    EXPECT_TRUE(std::all_of(w.begin(), w.end(), [](float v) { return std::isfinite(v); }));
+  }
 }
 
 // A first layer that rescales the input batch in place leaves nothing to run again: fit says so
