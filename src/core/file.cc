@@ -61,7 +61,21 @@ ssize_t read_some(int fd, std::byte* out, size_t n) {
   return got;
 }
 
+FileLayer system_layer;
+std::atomic<FileLayer*> current_layer{&system_layer};
+
 }  // namespace
+
+ssize_t FileLayer::write(int fd, const void* data, size_t n) { return ::write(fd, data, n); }
+int FileLayer::fsync(int fd) { return ::fsync(fd); }
+int FileLayer::rename(const char* from, const char* to) { return ::rename(from, to); }
+
+FileLayer& file_layer() { return *current_layer.load(); }
+
+FileLayer* set_file_layer(FileLayer* layer) {
+  FileLayer* previous = current_layer.exchange(layer != nullptr ? layer : &system_layer);
+  return previous == &system_layer ? nullptr : previous;
+}
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   LT_CHECK(!path_.empty(), kInvalidArgument, "cannot write a file with an empty path");
@@ -111,7 +125,7 @@ void AtomicFileWriter::write(std::span<const std::byte> bytes) {
   const std::byte* p = bytes.data();
   size_t left = bytes.size();
   while (left > 0) {
-    const ssize_t put = ::write(fd_, p, left);
+    const ssize_t put = file_layer().write(fd_, p, left);
     if (put < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
@@ -138,11 +152,14 @@ void AtomicFileWriter::commit() {
     throw Error(ErrorCode::kIo,
                 internal::str_cat("cannot write '", path_, "': ", what, ": ", os_reason(err)));
   };
-  if (::fsync(fd_) != 0) fail("fsync failed");
+  FileLayer& layer = file_layer();
+  if (layer.fsync(fd_) != 0) fail("fsync failed");
   const int fd = std::exchange(fd_, -1);
   // close can report a deferred write error (NFS); the data is then not safely on disk.
   if (::close(fd) != 0 && errno != EINTR) fail("close failed");
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("cannot rename the temporary over it");
+  if (layer.rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    fail("cannot rename the temporary over it");
+  }
   temp_path_.clear();
   committed_ = true;
 
@@ -155,7 +172,7 @@ void AtomicFileWriter::commit() {
   if (dir_fd >= 0) {
     // Some filesystems cannot sync a directory (EINVAL); the rename is then as durable as the
     // filesystem makes it, and there is nothing more to do.
-    if (::fsync(dir_fd) != 0 && errno != EINVAL) err = errno;
+    if (layer.fsync(dir_fd) != 0 && errno != EINVAL) err = errno;
     ::close(dir_fd);
   }
   LT_CHECK(err == 0, kIo, "wrote '", path_, "' but could not sync its directory '", dir,

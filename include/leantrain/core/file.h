@@ -12,6 +12,8 @@
 // existing target's permissions are not carried over.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -19,6 +21,24 @@
 #include <string_view>
 
 namespace leantrain {
+
+// The system calls that make a write durable, as one replaceable layer (LevelDB's Env idea):
+// tests install a layer that injects faults (a full disk, an I/O error, short writes, a failed
+// fsync, a crash between the write and the rename) and check that the previous file survives
+// and the error names the cause. Each call behaves as its POSIX namesake: it returns -1 with
+// errno set to fail.
+class FileLayer {
+ public:
+  virtual ~FileLayer() = default;
+  virtual ssize_t write(int fd, const void* data, size_t n);
+  virtual int fsync(int fd);
+  virtual int rename(const char* from, const char* to);
+};
+// The layer the writers below use: the system's unless set_file_layer installed another.
+FileLayer& file_layer();
+// Installs `layer` (not owned; null: the system's) for the whole process and returns the one it
+// replaces. For tests: not synchronized with writes in progress on other threads.
+FileLayer* set_file_layer(FileLayer* layer);
 
 // Replaces the file at `path` with `bytes`, atomically (see above).
 // Throws Error(kIo) naming the path and the operating system's reason (strerror) when the
