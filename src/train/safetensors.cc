@@ -12,6 +12,7 @@
 #include "leantrain/core/error.h"
 #include "leantrain/core/file.h"
 #include "leantrain/core/format.h"
+#include "leantrain/data/tfrecord.h"
 
 namespace leantrain::train {
 namespace {
@@ -446,14 +447,41 @@ void check_has_length(uint64_t file_bytes, const std::string& name) {
            " bytes, but a safetensors file starts with an 8-byte header length");
 }
 
-// Fills `file` from a layout and its data buffer.
+// The metadata key holding a tensor's CRC32C, written by leantrain and checked when present.
+constexpr std::string_view kCrcPrefix = "crc32c:";
+
+uint32_t crc_of(std::span<const std::byte> bytes) {
+  return data::crc32c(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+std::string hex32(uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return buf;
+}
+
+// Fills `file` from a layout and its data buffer (starting at byte `data_start` of the file),
+// checking every tensor's CRC32C the metadata holds: a mismatch is Error(kDataLoss) naming the
+// file, the tensor and its bytes. The checksums are removed from the metadata the file shows.
 void assemble(std::vector<StoredTensor>& tensors, std::map<std::string, size_t, std::less<>>& index,
-              const std::byte* data, Layout& layout) {
+              const std::byte* data, uint64_t data_start, Layout& layout, const std::string& name) {
   for (size_t i = 0; i < layout.tensors.size(); ++i) {
     StoredTensor& t = layout.tensors[i];
     const auto [begin, end] = layout.ranges[i];
     if (end > begin) t.bytes = {data + begin, static_cast<size_t>(end - begin)};
     index.emplace(t.name, i);
+    const auto crc = layout.metadata.find(std::string(kCrcPrefix) + t.name);
+    if (crc == layout.metadata.end()) continue;
+    const std::string computed = hex32(crc_of(t.bytes));
+    LT_CHECK(crc->second == computed, kDataLoss, name, ": tensor '", t.name, "' (bytes ",
+             data_start + begin, " to ", data_start + end, " of the file) fails its CRC32C check ",
+             "(stored ", crc->second, ", computed ", computed,
+             "): the file is corrupt; use another copy");
+    layout.metadata.erase(crc);
+  }
+  for (const auto& [key, value] : layout.metadata) {
+    LT_CHECK(!key.starts_with(kCrcPrefix), kDataLoss, name, ": metadata '", key,
+             "' is the checksum of a tensor the file does not have: the header is corrupt");
   }
   tensors = std::move(layout.tensors);
 }
@@ -472,13 +500,17 @@ void check_views(std::span<const NamedTensorView> tensors) {
 
 // The 8-byte length and the JSON header, padded with spaces to a multiple of 8 bytes.
 std::string encode_header(std::span<const NamedTensorView> tensors,
-                          const std::map<std::string, std::string>& metadata) {
+                          const std::map<std::string, std::string>& metadata, bool checksums) {
   check_views(tensors);
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const NamedTensorView& t : tensors) {
     const uint64_t bytes = static_cast<uint64_t>(t.tensor.bytes());
+    if (checksums) {
+      header["__metadata__"][std::string(kCrcPrefix) + t.name] =
+          hex32(crc_of({static_cast<const std::byte*>(t.tensor.data), static_cast<size_t>(bytes)}));
+    }
     const std::span<const int64_t> dims = t.tensor.shape.dims();
     header[t.name] = {{"dtype", safetensors_dtype(t.tensor.dtype)},
                       {"shape", std::vector<int64_t>(dims.begin(), dims.end())},
@@ -509,8 +541,8 @@ std::span<const std::byte> bytes_of(const TensorView& view) {
 }  // namespace
 
 void write_safetensors(const std::string& path, std::span<const NamedTensorView> tensors,
-                       const std::map<std::string, std::string>& metadata) {
-  const std::string header = encode_header(tensors, metadata);
+                       const std::map<std::string, std::string>& metadata, bool checksums) {
+  const std::string header = encode_header(tensors, metadata, checksums);
   AtomicFileWriter out(path);
   out.write(header);
   for (const NamedTensorView& t : tensors) {
@@ -520,8 +552,8 @@ void write_safetensors(const std::string& path, std::span<const NamedTensorView>
 }
 
 std::string encode_safetensors(std::span<const NamedTensorView> tensors,
-                               const std::map<std::string, std::string>& metadata) {
-  std::string out = encode_header(tensors, metadata);
+                               const std::map<std::string, std::string>& metadata, bool checksums) {
+  std::string out = encode_header(tensors, metadata, checksums);
   for (const NamedTensorView& t : tensors) {
     if (t.tensor.bytes() > 0) {
       out.append(static_cast<const char*>(t.tensor.data), static_cast<size_t>(t.tensor.bytes()));
@@ -569,8 +601,8 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& nam
   file.name_ = name;
   const std::byte* src = reinterpret_cast<const std::byte*>(bytes.data()) + data_start;
   file.data_.assign(src, src + (size - data_start));
+  assemble(file.tensors_, file.index_, file.data_.data(), data_start, layout, name);
   file.metadata_ = std::move(layout.metadata);
-  assemble(file.tensors_, file.index_, file.data_.data(), layout);
   return file;
 }
 
@@ -591,8 +623,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   file.name_ = path;
   file.data_.resize(data_bytes);
   in.read_exactly(file.data_);
+  assemble(file.tensors_, file.index_, file.data_.data(), kLengthBytes + n, layout, path);
   file.metadata_ = std::move(layout.metadata);
-  assemble(file.tensors_, file.index_, file.data_.data(), layout);
   return file;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -176,25 +177,25 @@ TEST(SafetensorsFormatTest, ReadsTheDocumentedExample) {
 }
 
 // Bytes from the reference writer's own tests (huggingface/safetensors tensor.rs:
-// test_serialization, test_serialization_forced_alignement, test_empty).
+// test_serialization, test_serialization_forced_alignement, test_empty), without checksums.
 TEST(SafetensorsFormatTest, WritesTheSameBytesAsTheReferenceWriter) {
   std::vector<float> values = {0, 1, 2, 3, 4, 5};
   std::string data(reinterpret_cast<const char*>(values.data()), 24);
 
   const std::vector<NamedTensorView> one = {{"attn.0", TensorView(values.data(), Shape{1, 2, 3})}};
-  EXPECT_EQ(encode_safetensors(one),
+  EXPECT_EQ(encode_safetensors(one, {}, false),
             length_prefix(64) +
                 R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})" + data);
 
   const std::vector<NamedTensorView> padded = {
       {"attn0", TensorView(values.data(), Shape{1, 1, 2, 3})}};
-  EXPECT_EQ(encode_safetensors(padded),
+  EXPECT_EQ(encode_safetensors(padded, {}, false),
             length_prefix(72) +
                 R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})" +
                 std::string(7, ' ') + data);
 
-  EXPECT_EQ(encode_safetensors({}), length_prefix(8) + "{}      ");
-  EXPECT_EQ(encode_safetensors({}, {{"framework", "pt"}}),
+  EXPECT_EQ(encode_safetensors({}, {}, false), length_prefix(8) + "{}      ");
+  EXPECT_EQ(encode_safetensors({}, {{"framework", "pt"}}, false),
             length_prefix(40) + R"({"__metadata__":{"framework":"pt"}})" + "     ");
 }
 
@@ -239,6 +240,30 @@ TEST(SafetensorsFormatTest, TruncationAtEveryByteIsADataLossError) {
         << "at " << len << ": " << e.what();
   }
   EXPECT_EQ(parse_safetensors(whole, "whole").tensors().size(), m.views.size());
+}
+
+// Every byte of tensor data is covered by its tensor's CRC32C: flipping any one bit of the data
+// is a kDataLoss naming the file, the tensor and its bytes; the checksums stay out of
+// metadata(). A file without checksums (another writer's) is read as it is.
+TEST_F(SafetensorsTest, AFlippedBitInAnyTensorFailsItsChecksumNamingTheTensor) {
+  const Mixed m;
+  write_safetensors(path("m.safetensors"), m.views, {{"note", "kept"}});
+  const std::string whole = read_file(path("m.safetensors"));
+  const SafetensorsFile good = parse_safetensors(whole, "m.safetensors");
+  EXPECT_EQ(good.metadata(), (std::map<std::string, std::string>{{"note", "kept"}}));
+  const size_t data_start = whole.size() - static_cast<size_t>(good.data_bytes());
+  for (size_t at = data_start; at < whole.size(); ++at) {
+    std::string bad = whole;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    const Error e = error_of([&] { parse_safetensors(bad, "m.safetensors"); });
+    ASSERT_EQ(e.code(), ErrorCode::kDataLoss) << "byte " << at << ": " << e.what();
+    ASSERT_TRUE(std::regex_search(
+        std::string(e.what()), std::regex("^m\\.safetensors: tensor '[a-z0-9/_]+' \\(bytes [0-9]+ "
+                                          "to [0-9]+ of the file\\) fails its CRC32C check")))
+        << e.what();
+  }
+  write_safetensors(path("plain.safetensors"), m.views, {}, /*checksums=*/false);
+  EXPECT_EQ(read_safetensors(path("plain.safetensors")).tensors().size(), m.views.size());
 }
 
 TEST_F(SafetensorsTest, ReadsTruncatedFilesOnDiskAsDataLoss) {

@@ -42,18 +42,23 @@ struct NamedTensorView {
 };
 
 // Writes `tensors` to `path` atomically (temporary file, fsync, rename; see core/file.h), in
-// the order given, with `metadata` as "__metadata__" when it is not empty.
+// the order given, with `metadata` as "__metadata__" when it is not empty. With `checksums`,
+// the metadata also holds each tensor's CRC32C as "crc32c:<name>" (8 hex digits), which the
+// readers below check; other safetensors readers ignore it, as any metadata. Without, the bytes
+// are the reference writer's.
 // Throws Error(kInvalidArgument) naming the tensor when two tensors share a name, a name is
 // "__metadata__", a name or metadata string is not valid UTF-8, or a non-empty view has no
 // data; Error(kIo) naming the path when the file cannot be written (the old file is then
 // untouched).
 void write_safetensors(const std::string& path, std::span<const NamedTensorView> tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+                       const std::map<std::string, std::string>& metadata = {},
+                       bool checksums = true);
 
 // Returns the bytes write_safetensors would write. Throws as write_safetensors does, except
 // for kIo.
 std::string encode_safetensors(std::span<const NamedTensorView> tensors,
-                               const std::map<std::string, std::string>& metadata = {});
+                               const std::map<std::string, std::string>& metadata = {},
+                               bool checksums = true);
 
 // One tensor of a parsed file.
 struct StoredTensor {
@@ -116,9 +121,10 @@ class SafetensorsFile {
 // (dtype string, shape of at most 6 non-negative integers, data_offsets of two), a name
 // appears twice, a tensor's byte count is not prod(shape) * dtype size, the tensors' bytes
 // overlap, leave gaps or do not end exactly at the end of the file, or a metadata value is not a
-// string; Error(kUnimplemented) naming the tensor when its dtype is a valid safetensors dtype
-// leantrain does not support (F16, F64, ...). Never allocates more than the file's size plus a
-// constant factor of its header.
+// string, or a tensor's bytes fail the CRC32C its metadata holds (naming its byte range; the
+// checksums are not shown in metadata()); Error(kUnimplemented) naming the tensor when its dtype is
+// a valid safetensors dtype leantrain does not support (F16, F64, ...). Never allocates more than
+// the file's size plus a constant factor of its header.
 SafetensorsFile read_safetensors(const std::string& path);
 
 // Parses a whole safetensors file held in memory (the bytes are copied; `bytes` need not outlive
