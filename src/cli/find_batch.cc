@@ -2,6 +2,7 @@
 // analytically (no out-of-memory trials), then confirmed by real steps whose measured peak must
 // not exceed the budget.
 #include <malloc.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
@@ -169,8 +170,16 @@ Measured measure_fresh(const FindBatchArgs& a, int64_t batch, int64_t budget) {
   const size_t line = output.starts_with("{") && brace == std::string::npos ? 0
                       : brace == std::string::npos                          ? std::string::npos
                                                                             : brace + 1;
+  // A child that exited with one of leantrain's error codes printed its error on stderr, which
+  // is ours: this process fails with the same code (an impossible budget stays out of budget).
+  if (status != 0 && WIFEXITED(status) && WEXITSTATUS(status) >= 2 &&
+      WEXITSTATUS(status) < static_cast<int>(ErrorCode::kInternal)) {
+    throw Error(static_cast<ErrorCode>(WEXITSTATUS(status)),
+                internal::str_cat("find-batch: measuring batch ", batch,
+                                  " in a fresh process failed with the error above"));
+  }
   if (status != 0 || line == std::string::npos) {
-    // The child printed its error on stderr, which is ours.
+    // Killed, a usage error or an internal error: the command, for a bug report.
     throw Error(ErrorCode::kInternal, internal::str_cat("find-batch: measuring batch ", batch,
                                                         " in a fresh process failed", " (status ",
                                                         status, "): ", command, "\n", output));

@@ -366,10 +366,12 @@ Error BudgetPlanner::out_of_budget(const BatchPlan& plan) {
     message += internal::str_cat("the largest batch that fits is ", largest,
                                  "; use it, or a budget of at least ", iec(plan.min_bytes));
   } else if (plan.persistent_bytes >= budget) {
-    message += internal::str_cat(
-        "the persistent block alone (", store_.what(), ") takes ", iec(plan.persistent_bytes),
-        ", so no batch fits; use a budget of at least ",
-        iec(plan.batch_size == 1 ? plan.min_bytes : plan.persistent_bytes));
+    // The budget to name is one that works: what batch 1 needs, not the persistent block alone.
+    const int64_t one_bytes =
+        plan.batch_size == 1 ? plan.min_bytes : plan_for_budget(1, budget).min_bytes;
+    message += internal::str_cat("the ", store_.what(), " alone takes ", iec(plan.persistent_bytes),
+                                 ", so no batch fits; use a budget of at least ", iec(one_bytes),
+                                 plan.batch_size == 1 ? "" : " (what batch 1 needs)");
   } else if (plan.batch_size == 1) {
     message += internal::str_cat("no batch fits; use a budget of at least ", iec(plan.min_bytes));
   } else {

@@ -61,9 +61,21 @@ void Trainer::check_data(const data::ImagesView& data, bool labels) const {
   const Shape& out = model_.output_shape();
   const int64_t classes = out.rank() == 1 ? out[0] : 0;
   const bool binary_single = options_.loss.kind == Loss::Kind::kBinaryCrossentropy && classes == 1;
-  LT_CHECK(binary_single ? data.num_classes <= 2 : data.num_classes <= classes, kInvalidArgument,
-           "the data has ", data.num_classes, " classes but the model's output has ", classes,
-           " units");
+  const int64_t scored = binary_single ? 2 : classes;  // labels 0 .. scored - 1 have an output
+  if (data.num_classes <= scored) return;
+  // Name the first image whose label has no output, so the user can find it in the data.
+  std::string first_bad;
+  for (int64_t i = 0; data.labels != nullptr && i < data.count; ++i) {
+    if (data.labels[i] >= scored) {
+      first_bad = internal::str_cat(": image ", i, " has label ", data.labels[i]);
+      break;
+    }
+  }
+  throw Error(
+      ErrorCode::kInvalidArgument,
+      internal::str_cat("the data has ", data.num_classes, " classes but the model's output has ",
+                        classes, " units", first_bad, " (the model scores labels 0 to ", scored - 1,
+                        "); build the model with ", data.num_classes, " outputs"));
 }
 
 int64_t Trainer::next_batch(BatchSource& source, StepMode mode, runtime::Program** program_out) {

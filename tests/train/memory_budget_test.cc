@@ -220,6 +220,31 @@ TEST(MemoryBudgetTest, ABudgetUnderThePersistentBlockFitsNoBatch) {
   EXPECT_THROW(make_trainer(0)->find_batch_size(), Error);  // no budget to search under
 }
 
+// Under the persistent block no batch fits: the budget the message names must be one that works
+// (what batch 1 needs), not the persistent block alone, which still fits nothing.
+TEST(MemoryBudgetTest, ABudgetUnderThePersistentBlockNamesABudgetThatFitsBatchOne) {
+  constexpr int64_t kBatch = 8;
+  auto probe = make_trainer(0);
+  const int64_t persistent = probe->store().total_bytes();
+  const int64_t one = probe->plan_for_budget(1, persistent + 1).min_bytes;
+  ASSERT_GT(one, persistent);
+  auto t = make_trainer(persistent / 2);
+  std::string message;
+  try {
+    t->plan(kBatch);
+    ADD_FAILURE() << "expected Error(kOutOfBudget)";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfBudget);
+    message = e.what();
+  }
+  EXPECT_NE(message.find("use a budget of at least " + memory::format_iec_bytes(one) +
+                         " (what batch 1 needs)"),
+            std::string::npos)
+      << message;
+  EXPECT_TRUE(probe->plan_for_budget(1, one).fits);
+  EXPECT_EQ(message.find("persistent block alone (persistent block"), std::string::npos) << message;
+}
+
 // Evaluation and prediction alone: their plan compiles no training program, so a budget that
 // holds the persistent block and the evaluation arena but not training is enough to evaluate.
 TEST(MemoryBudgetTest, AnInferencePlanNeedsOnlyItsOwnProgramToFit) {

@@ -178,6 +178,27 @@ TEST(TrainerTest, ANanPixelInFloatTrainingDataIsRefusedNamingIt) {
   EXPECT_NO_THROW(trainer.predict(view, 16));  // inference takes it, as Keras does
 }
 
+// Labels the model has no output for are refused before any step, naming the first image that
+// holds one and its label: small_cnn scores 4 classes, and image 9 is given label 6.
+TEST(TrainerTest, ALabelBeyondTheModelsClassesIsRefusedNamingTheImage) {
+  data::LabeledImages images = quadrant_images(32, 9);
+  images.labels[9] = 6;
+  images.num_classes = 7;
+  Trainer trainer(small_cnn(), {.seed = 4});
+  try {
+    trainer.fit(images.view(), {.epochs = 1, .batch_size = 16, .verbose = 0});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find(
+                  "the data has 7 classes but the model's output has 4 units: image 9 has label 6 "
+                  "(the model scores labels 0 to 3); build the model with 7 outputs"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(trainer.iterations(), 0);
+}
+
 // Batches of a LabeledImages, in order, as a generator would hand them over (u8 at scale 1/255,
 // the view's own), counting the epochs started.
 class ImageBatchProvider final : public BatchProvider {
