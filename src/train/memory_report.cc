@@ -29,6 +29,20 @@ int64_t kept_for_backward_bytes(const runtime::Program& p) {
   return total;
 }
 
+// A report of `batch_size` with the persistent block's figures filled in from `store`.
+MemoryReport persistent_report(int64_t batch_size, const runtime::PersistentStore& store,
+                               bool step_local_gradients) {
+  MemoryReport r;
+  r.batch_size = batch_size;
+  r.parameters_bytes = store.bytes_of(ValueKind::kParameter);
+  r.state_bytes = store.bytes_of(ValueKind::kState);
+  r.gradients_bytes = store.bytes_of(ValueKind::kGradient);
+  r.step_local_gradients = step_local_gradients;
+  r.optimizer_bytes = store.bytes_of(ValueKind::kOptimizerState);
+  r.persistent_bytes = store.total_bytes();
+  return r;
+}
+
 std::string line(const char* label, int64_t bytes) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "  %-34s %14s  (%lld bytes)\n", label,
@@ -98,14 +112,7 @@ MemoryReport Trainer::plan(int64_t batch_size, int64_t train_count, int64_t vali
     }
   }
   if (validation_count % eval_batch != 0) evaluation_program(validation_count % eval_batch);
-  MemoryReport r;
-  r.batch_size = batch_size;
-  r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
-  r.state_bytes = store_->bytes_of(ValueKind::kState);
-  r.gradients_bytes = store_->bytes_of(ValueKind::kGradient);
-  r.step_local_gradients = graphs_->step_local_gradients();
-  r.optimizer_bytes = store_->bytes_of(ValueKind::kOptimizerState);
-  r.persistent_bytes = store_->total_bytes();
+  MemoryReport r = persistent_report(batch_size, *store_, graphs_->step_local_gradients());
   r.train_arena_bytes = train.arena_bytes();
   r.eval_arena_bytes = eval.arena_bytes();
   r.arena_bytes = std::max(r.train_arena_bytes, r.eval_arena_bytes);
@@ -152,14 +159,7 @@ MemoryReport Trainer::plan(Inference step, int64_t batch_size, int64_t count) {
   const StepMode mode = step == Inference::kEvaluate ? StepMode::kEval : StepMode::kPredict;
   const runtime::Program& p = program(mode, batch_size);
   if (count % batch_size != 0) program(mode, count % batch_size);
-  MemoryReport r;
-  r.batch_size = batch_size;
-  r.parameters_bytes = store_->bytes_of(ValueKind::kParameter);
-  r.state_bytes = store_->bytes_of(ValueKind::kState);
-  r.gradients_bytes = store_->bytes_of(ValueKind::kGradient);
-  r.step_local_gradients = graphs_->step_local_gradients();
-  r.optimizer_bytes = store_->bytes_of(ValueKind::kOptimizerState);
-  r.persistent_bytes = store_->total_bytes();
+  MemoryReport r = persistent_report(batch_size, *store_, graphs_->step_local_gradients());
   r.eval_arena_bytes = p.arena_bytes();
   r.arena_bytes = std::max(r.eval_arena_bytes, arena_->bytes());
   r.pipeline_bytes = data::Batcher::bytes_for(count);
