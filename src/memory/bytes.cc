@@ -2,6 +2,7 @@
 #include "leantrain/memory/bytes.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -115,6 +116,17 @@ std::string format_iec_bytes(int64_t bytes) {
   while (value >= 1024.0 && unit + 1 < kUnitCount) {
     value /= 1024.0;
     ++unit;
+  }
+  // Rounding up the largest counts (within 0.005 PiB of the int64 limit) would print a count
+  // parse_bytes cannot hold: they round down instead. long double holds every int64 exactly.
+  if (unit + 1 == kUnitCount) {
+    const long double pib = static_cast<long double>(int64_t{1} << 50);
+    const long double exact = std::fabs(static_cast<long double>(bytes)) / pib;
+    long double hundredths = std::round(exact * 100);
+    if (hundredths * pib / 100 > static_cast<long double>(std::numeric_limits<int64_t>::max())) {
+      hundredths = std::floor(exact * 100);
+    }
+    value = static_cast<double>(hundredths / 100);
   }
   char text[64];
   if (unit == 0) {

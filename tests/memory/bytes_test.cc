@@ -111,6 +111,19 @@ TEST(FormatIecBytesTest, PrintsBinaryUnitsWithTwoDecimals) {
   EXPECT_EQ(format_iec_bytes(-1536), "-1.50 KiB");
 }
 
+// Found by byte_size_fuzz: INT64_MAX printed as "8192.00 PiB" (2^63), which parse_bytes refused
+// as above the int64 range.
+TEST(FormatIecBytesTest, TheLargestCountsRoundDownAndParseBack) {
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(format_iec_bytes(max), "8191.99 PiB");
+  for (const int64_t bytes : {max, max - kPiB / 300, 8191 * kPiB + 995 * kPiB / 1000}) {
+    const int64_t back = parse_bytes(format_iec_bytes(bytes));
+    EXPECT_LE(back, bytes);
+    EXPECT_LE(bytes - back, kPiB / 100 + 1) << bytes << " printed as " << format_iec_bytes(bytes);
+  }
+  EXPECT_EQ(format_iec_bytes(8000 * kPiB), "8000.00 PiB");  // below the limit: as before
+}
+
 TEST(FormatIecBytesTest, ParsesBackWithinHalfAHundredthOfTheUnit) {
   for (const int64_t bytes : {int64_t{1}, int64_t{1000}, 5 * kKiB + 17, 123 * kMiB + 456789,
                               7 * kGiB + 3, 3 * kTiB + kGiB}) {

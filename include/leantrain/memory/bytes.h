@@ -28,8 +28,9 @@ namespace leantrain::memory {
 int64_t parse_bytes(const std::string& text);
 
 // Prints `bytes` in binary units with two decimals that parse_bytes reads back to within 0.005
-// of the unit: "100 B", "1.50 KiB", "512.00 MiB", "1.21 GiB" (up to PiB). Negative counts print
-// with a leading '-'.
+// of the unit: "100 B", "1.50 KiB", "512.00 MiB", "1.21 GiB" (up to PiB; the counts within
+// 0.005 PiB of the int64 limit round down, to within 0.01 PiB, so that they read back).
+// Negative counts print with a leading '-'.
 std::string format_iec_bytes(int64_t bytes);
 
 }  // namespace leantrain::memory
